@@ -1,0 +1,43 @@
+# knscale — every target creates/refreshes .venv from pyproject.toml itself, so a fresh
+# machine needs nothing but `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint unit bench e2e clean venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## run: start the admission webhook over TLS on 127.0.0.1:8443 with self-made certs (no cluster needed)
+run: $(STAMP)
+	$(BIN)/knscale serve --embedded
+
+## lint: ruff, mypy and the import-linter architecture contracts
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## test: lint plus the default (fast) test suites
+test: lint
+	$(BIN)/pytest -q
+
+## bench: benchmarks (figures go into BENCHMARKS.md; nothing is asserted by the unit tests)
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## e2e: the real-control-plane suite (builds kube-apiserver & co. from Go modules, cached)
+e2e: $(STAMP)
+	bash tests/e2e/build.sh
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e --override-ini="addopts=--strict-markers -ra"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

@@ -1,0 +1,1 @@
+"""CA and serving certificates, caBundle, rotation-aware TLS contexts (cryptography only)."""

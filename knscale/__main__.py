@@ -1,0 +1,3 @@
+from knscale.cli import main
+
+raise SystemExit(main())

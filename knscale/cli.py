@@ -1,0 +1,48 @@
+"""`knscale` command line: one argparse parser, one module per subcommand.
+
+Exit codes follow the lint convention everywhere: 0 success, 1 findings/failure the user
+asked us to detect, 2 usage error or unreadable input (reported without a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from knscale import __version__
+from knscale.settings import SettingsError
+
+# Each module registers one subcommand. Command modules keep their heavy imports (FastAPI,
+# uvicorn, the kubernetes client) inside the command function, so `knscale lint` stays fast.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="knscale",
+        description="Knative-style serving of ML models: model injection and autoscaling from annotations.",
+    )
+    parser.add_argument("--version", action="version", version=f"knscale {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except SettingsError as exc:
+        print(f"knscale: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""Process settings: parsed and validated in one place, every error reported at once.
+
+Sources, lowest to highest priority: code defaults, the settings file (`--config FILE`, the
+mounted `knscale-config` ConfigMap in a cluster), environment variables `KNSCALE_*`
+(nested with `__`, e.g. `KNSCALE_INJECTION__DEFAULT_SCHEME=gs`), command-line flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from translator.config import KnscaleConfig
+
+
+class SettingsError(Exception):
+    """Configuration is invalid; the message lists every problem, one per line."""
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        lines.append(f"  {source}: {loc}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """`KNSCALE_INJECTION__DEFAULT_SCHEME=gs` → {"injection": {"default_scheme": "gs"}}.
+
+    Values are parsed as YAML scalars/lists so `KNSCALE_INJECTION__IMAGE_ALLOWLIST=[a, b]` works.
+    Only keys with a `__` section separator are configuration; other KNSCALE_* variables
+    (such as KNSCALE_NAMESPACE) belong to the commands that read them.
+    """
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("KNSCALE_") or "__" not in name:
+            continue
+        path = [p.lower() for p in name[len("KNSCALE_") :].split("__")]
+        try:
+            value = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a settings file: plain YAML, or a ConfigMap whose `data["config.yaml"]` holds it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"  {path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"  {path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SettingsError(f"  {path}: expected a mapping at the top level, got {type(doc).__name__}")
+    if doc.get("kind") == "ConfigMap":
+        data = doc.get("data") or {}
+        inner = data.get("config.yaml", "")
+        try:
+            doc = yaml.safe_load(inner) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"  {path}: data['config.yaml'] is not valid YAML: {exc}") from None
+        if not isinstance(doc, dict):
+            raise SettingsError(f"  {path}: data['config.yaml'] must be a mapping")
+    return doc
+
+
+def load_config(
+    path: Path | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> KnscaleConfig:
+    """Merge file, environment and flag overrides; validate once; report every error together."""
+    merged: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        merged = read_config_file(path)
+        source = str(path)
+    if environ:
+        merged = _deep_merge(merged, _env_overrides(environ))
+    if overrides:
+        merged = _deep_merge(merged, overrides)
+    try:
+        return KnscaleConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(_format_validation_error(source, exc)) from None

@@ -1,0 +1,1 @@
+"""The bundled controller: KPA decider (pure), collectors, actuator, ScaledObject sync, leader election."""
