@@ -4,13 +4,18 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Must match the tag of the default downloader image (translator/config.py DEFAULT_DOWNLOADER_IMAGE).
+KSERVE_STORAGE := kserve-storage==0.20.0
 
-.PHONY: run test lint unit bench e2e clean venv
+.PHONY: run test lint bench e2e clean venv deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# KServe's downloader package, for the contract test of our default image. --no-deps: its
+	# import needs only requests/certifi/PyYAML (already here); cloud SDKs load per scheme.
+	$(BIN)/python -m pip install -q --no-deps '$(KSERVE_STORAGE)'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -26,8 +31,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## test: lint plus the default (fast) test suites
-test: lint
+## deps: Debian packages the integration suite runs against (prometheus); idempotent
+deps:
+	bash tests/integration/install_deps.sh
+
+## test: lint plus the default test suites (unit, api, cli, live, integration)
+test: lint deps
 	$(BIN)/pytest -q
 
 ## bench: benchmarks (figures go into BENCHMARKS.md; nothing is asserted by the unit tests)
