@@ -16,7 +16,14 @@ from knscale.settings import SettingsError
 
 # Each module registers one subcommand. Command modules keep their heavy imports (FastAPI,
 # uvicorn, the kubernetes client) inside the command function, so `knscale lint` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "knscale.commands.serve_cmd",
+    "knscale.commands.certs_cmd",
+    "knscale.commands.register_cmd",
+    "knscale.commands.reconcile_cmd",
+    "knscale.commands.lint_cmd",
+    "knscale.commands.translate_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,284 @@
+"""`knscale serve`: the admission webhook over TLS 1.2+.
+
+Certificates, in order of precedence:
+- `--cert-file/--key-file`, or `--no-manage-certs` (read `--cert-dir`, e.g. a cert-manager
+  Secret mounted there): served as given, reloaded when the files change, never written;
+- `--in-cluster`: the CA + serving certificate Secret is created/renewed in the cluster, the
+  pair is written to `--cert-dir`, and both webhook configurations get the caBundle;
+- otherwise (the default, and what `make run` uses): a CA and a serving certificate are made
+  in `--cert-dir` (`.knscale/certs`) and renewed there under the same CA. No cluster needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
+
+if TYPE_CHECKING:
+    from knscale.serve_settings import ServeSettings
+    from webhook.server import PeriodicJob
+
+log = logging.getLogger("knscale.serve")
+
+_INITIAL_SYNC_DEADLINE = 120.0  # seconds to keep retrying the first in-cluster certificate sync
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="run the admission webhook (HTTPS, TLS 1.2+)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 in a cluster)")
+    p.add_argument("--port", type=int, help="port to bind (default 8443)")
+    p.add_argument("--cert-dir", help="directory of ca.crt/tls.crt/tls.key (default .knscale/certs)")
+    p.add_argument("--cert-file", help="serving certificate (PEM); with --key-file, used as given")
+    p.add_argument("--key-file", help="serving key (PEM) for --cert-file")
+    p.add_argument(
+        "--config", dest="config_file", metavar="FILE", help="knscale settings file (or ConfigMap YAML)"
+    )
+    p.add_argument(
+        "--embedded",
+        action="store_true",
+        default=None,
+        help="local demo: 127.0.0.1:8443 with self-made certs; prints how to try it with curl",
+    )
+    p.add_argument(
+        "--in-cluster",
+        action="store_true",
+        default=None,
+        help="manage the certificate Secret and the webhook caBundles in the cluster",
+    )
+    p.add_argument(
+        "--no-manage-certs",
+        dest="manage_certs",
+        action="store_false",
+        default=None,
+        help="never create or renew certificates: read --cert-dir only (cert-manager mode)",
+    )
+    p.add_argument(
+        "--namespace", help=f"knscale's namespace (default $KNSCALE_NAMESPACE or {DEFAULT_NAMESPACE})"
+    )
+    p.add_argument("--service-name", help=f"the webhook Service (default {DEFAULT_SERVICE})")
+    p.add_argument("--secret-name", help=f"the certificate Secret (default {SECRET_NAME})")
+    p.add_argument(
+        "--tls-min-version", choices=["1.2", "1.3"], help="lowest TLS version accepted (default 1.2)"
+    )
+    p.add_argument(
+        "--cert-poll-interval", type=float, help="seconds between certificate file checks (default 2)"
+    )
+    p.add_argument(
+        "--cert-check-interval", type=float, help="seconds between renewal/caBundle checks (default 300)"
+    )
+    p.add_argument(
+        "--graceful-timeout", type=float, help="seconds in-flight requests get at shutdown (default 20)"
+    )
+    p.add_argument(
+        "--dns", dest="dns_names", action="append", metavar="NAME", help="extra DNS SAN (repeatable)"
+    )
+    p.add_argument(
+        "--ip", dest="ip_addresses", action="append", metavar="IP", help="extra IP SAN (repeatable)"
+    )
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=run)
+
+
+_FIELDS = (
+    "host",
+    "port",
+    "cert_dir",
+    "cert_file",
+    "key_file",
+    "config_file",
+    "embedded",
+    "in_cluster",
+    "manage_certs",
+    "namespace",
+    "service_name",
+    "secret_name",
+    "tls_min_version",
+    "cert_poll_interval",
+    "cert_check_interval",
+    "graceful_timeout",
+    "dns_names",
+    "ip_addresses",
+    "log_level",
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _embedded_banner(host: str, port: int, ca_file: str, tls_min: str) -> str:
+    base = f"https://{host}:{port}"
+    review = (
+        '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"demo-1",'
+        '"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},'
+        '"operation":"CREATE","namespace":"default","object":{"apiVersion":"v1","kind":"Pod",'
+        '"metadata":{"name":"demo","annotations":{"knscale.dev/inject-model":"true",'
+        '"knscale.dev/model-uri":"s3://models/demo/"}},"spec":{"containers":[{"name":"app","image":"busybox"}]}}}}'
+    )
+    return "\n".join(
+        [
+            f"knscale webhook: {base} (TLS {tls_min}+, CA {ca_file})",
+            "Try it:",
+            f"  curl --cacert {ca_file} {base}/healthz",
+            f"  curl --cacert {ca_file} -H 'Content-Type: application/json' -d '{review}' {base}/mutate",
+            "Point a cluster at it:",
+            f"  knscale register --url {base} --ca-file {ca_file} --apply",
+            "Stop with Ctrl-C.",
+        ]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from knscale.serve_settings import build_serve_settings
+    from knscale.settings import load_config
+
+    values: dict[str, Any] = {name: getattr(args, name, None) for name in _FIELDS}
+    for name in ("dns_names", "ip_addresses"):
+        given = values[name]
+        values[name] = tuple(given) if given else None
+    settings = build_serve_settings(values, os.environ)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = load_config(settings.config_file, environ=dict(os.environ))
+
+    from certs.pki import CertError
+    from webhook.server import (
+        CertificateLoadError,
+        ReloadingCertificate,
+        ServerOptions,
+        WebhookServer,
+    )
+
+    jobs: list[PeriodicJob] = []
+    try:
+        if settings.cert_mode == "local":
+            jobs.append(_prepare_local(settings))
+        elif settings.cert_mode == "secret":
+            job = _prepare_in_cluster(settings)
+            if job is None:
+                return 1
+            jobs.append(job)
+        certificate = ReloadingCertificate(
+            settings.serving_cert, settings.serving_key, settings.tls_min_version
+        )
+        certificate.load()
+    except (CertError, CertificateLoadError, OSError, ValueError) as exc:
+        print(f"knscale serve: cannot prepare the serving certificate: {exc}", file=sys.stderr)
+        return 1
+
+    from webhook.app import create_app
+
+    def app_factory(ready: Callable[[], bool]) -> Any:
+        return create_app(config, ready=ready)
+
+    options = ServerOptions(
+        host=settings.host,
+        port=settings.port,
+        cert_poll_interval=settings.cert_poll_interval,
+        graceful_timeout=settings.graceful_timeout,
+        log_level=settings.log_level,
+    )
+    server = WebhookServer(app_factory, certificate, options, jobs)
+    if settings.embedded:
+        ca_file = settings.cert_dir / "ca.crt"
+        print(
+            _embedded_banner(settings.host, settings.port, str(ca_file), settings.tls_min_version), flush=True
+        )
+    try:
+        server.run()
+    except OSError as exc:  # e.g. the port is taken
+        print(f"knscale serve: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _prepare_local(settings: ServeSettings) -> PeriodicJob:
+    from certs.files import CertPaths, ensure_local_certs
+    from certs.pki import subject_names
+    from webhook.server import PeriodicJob
+
+    names = subject_names(
+        service=settings.service_name,
+        namespace=settings.namespace,
+        dns_names=settings.dns_names,
+        ip_addresses=settings.ip_addresses,
+        local=True,
+    )
+    paths = CertPaths(settings.cert_dir)
+    result = ensure_local_certs(paths, names, _now())
+    if result.action != "kept":
+        log.info("certificates in %s %s: %s", paths.directory, result.action, "; ".join(result.reasons))
+
+    def renew() -> None:
+        outcome = ensure_local_certs(paths, names, _now())
+        if outcome.action != "kept":
+            log.info("certificates in %s %s: %s", paths.directory, outcome.action, "; ".join(outcome.reasons))
+
+    return PeriodicJob("local certificate renewal", settings.cert_check_interval, renew)
+
+
+def _prepare_in_cluster(settings: ServeSettings) -> PeriodicJob | None:
+    from certs.pki import subject_names
+    from webhook.certmanager import CertManager, CertManagerSettings
+    from webhook.kube import ApiError, KubernetesApi
+    from webhook.server import PeriodicJob
+
+    try:
+        api = KubernetesApi.in_cluster()
+    except ApiError as exc:
+        print(f"knscale serve --in-cluster: {exc}", file=sys.stderr)
+        return None
+    names = subject_names(
+        service=settings.service_name,
+        namespace=settings.namespace,
+        dns_names=settings.dns_names,
+        ip_addresses=settings.ip_addresses,
+        local=False,
+    )
+    manager = CertManager(
+        api,
+        CertManagerSettings(
+            namespace=settings.namespace,
+            service_name=settings.service_name,
+            cert_dir=settings.cert_dir,
+            secret_name=settings.secret_name,
+        ),
+        names,
+    )
+    deadline = time.monotonic() + _INITIAL_SYNC_DEADLINE
+    delay = 1.0
+    while True:
+        try:
+            manager.reconcile(_now())
+            break
+        except ApiError as exc:
+            if time.monotonic() + delay > deadline:
+                print(
+                    f"knscale serve --in-cluster: cannot manage Secret "
+                    f"{settings.namespace}/{settings.secret_name}: {exc}. "
+                    "Check the Role/ClusterRole in config/base/rbac.yaml.",
+                    file=sys.stderr,
+                )
+                return None
+            log.warning("certificate sync failed (%s); retrying in %.0fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+    return PeriodicJob(
+        "certificate and caBundle sync", settings.cert_check_interval, lambda: manager.reconcile(_now())
+    )

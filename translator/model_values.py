@@ -1,0 +1,82 @@
+"""Small, pure checks of the value formats the model-injection keys and settings use.
+
+Kept apart from `model_keys` so that `translator.config` can validate its defaults with the
+same functions the admission path uses, without an import cycle.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Kubernetes resource.Quantity, non-negative: a decimal number with an optional binary (Ki…Ei),
+# decimal (m, k, M…E) or exponent (e3, E-2) suffix. Mirrors the apiserver's grammar closely
+# enough that anything accepted here is accepted there.
+_QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?\d+)?$")
+
+# RFC 1123 subdomain: Secret and PersistentVolumeClaim names.
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+# An OCI image reference as the kubelet accepts it: [registry[:port]/]path[:tag][@digest].
+# Lower-case path components separated by '.', '_', '__' or '-'; no whitespace.
+_IMAGE_REFERENCE = re.compile(
+    r"^(?:(?P<registry>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?)/)?"
+    r"(?P<path>[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}))?$"
+)
+
+# Where a model mount would shadow what the container runtime or the kubelet provides: nothing may
+# be mounted at or under the first; the second may not be replaced whole (`/etc/hosts` lives there).
+RESERVED_MOUNT_TREES: tuple[str, ...] = ("/dev", "/proc", "/sys")
+RESERVED_MOUNT_DIRS: tuple[str, ...] = ("/etc",)
+
+
+def is_quantity(value: str) -> bool:
+    return bool(_QUANTITY.match(value))
+
+
+def is_dns1123_subdomain(value: str) -> bool:
+    return len(value) <= 253 and bool(_DNS1123_SUBDOMAIN.match(value))
+
+
+def is_image_reference(value: str) -> bool:
+    return len(value) <= 4096 and bool(_IMAGE_REFERENCE.match(value))
+
+
+def has_dotdot_segment(value: str) -> bool:
+    """True if any '/'-separated segment is exactly `..` (the traversal the kubelet would follow)."""
+    return ".." in value.split("/")
+
+
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def has_control_or_space(value: str) -> bool:
+    return _CONTROL_OR_SPACE.search(value) is not None
+
+
+def mount_path_problem(path: str) -> str | None:
+    """Why `path` cannot be a model mount path, or None if it can.
+
+    The `..` check is separate (`has_dotdot_segment`) because it is its own rule.
+    """
+    if has_control_or_space(path):
+        return "contains whitespace or control characters"
+    if not path.startswith("/"):
+        return "is not an absolute path"
+    normal = normalize_path(path)
+    if normal == "/":
+        return "is the root directory '/'"
+    for root in RESERVED_MOUNT_TREES:
+        if normal == root or normal.startswith(root + "/"):
+            return f"is the reserved system directory {root} or inside it"
+    if normal in RESERVED_MOUNT_DIRS:
+        return f"would hide the system directory {normal}"
+    return None
+
+
+def normalize_path(path: str) -> str:
+    """Collapse repeated and trailing slashes and `.` segments (no `..` handling: those are refused)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return "/" + "/".join(parts)

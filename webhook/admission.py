@@ -1,0 +1,272 @@
+"""AdmissionReview `admission.k8s.io/v1` and `v1beta1`: parse once, answer in the version received.
+
+Two error channels (as in kopf and Knative): a body that is not an AdmissionReview is an HTTP
+error (`ReviewError`, 400/413/415); a decision about a valid review is always HTTP 200 with
+`response.allowed`. The handlers (`mutate`, `validate`) are plain functions of the parsed review
+and the configuration, with no HTTP in them, so they are tested and benchmarked directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from translator.config import KnscaleConfig
+from translator.findings import Finding, Severity
+from translator.injection import plan_injection
+from translator.rules import RULES
+from translator.validate import object_ref, validate_object
+from webhook.patch import encode_patch, plan_ops
+
+log = logging.getLogger("knscale.webhook")
+
+V1 = "admission.k8s.io/v1"
+V1BETA1 = "admission.k8s.io/v1beta1"
+VERSIONS = (V1, V1BETA1)
+
+# Warnings reach clients as HTTP `Warning: 299` headers. The API documents: keep each ≤ 120
+# characters, longer ones may be truncated past 256, and past 4096 characters in total further
+# warnings are dropped. We stay inside all three and say when we cut.
+WARNING_MAX_CHARS = 120
+WARNINGS_MAX_TOTAL = 4096
+DENIAL_MAX_CHARS = 16 * 1024
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+
+Outcome = Literal["allowed", "patched", "denied", "error"]
+
+
+class ReviewError(Exception):
+    """The body is not a usable AdmissionReview; answered with an HTTP error, not a review."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    api_version: str
+    uid: str
+    request: Mapping[str, Any]
+
+    @property
+    def operation(self) -> str:
+        return str(self.request.get("operation") or "")
+
+    @property
+    def kind(self) -> tuple[str, str]:
+        """(group, kind) of the object under review."""
+        k = self.request.get("kind")
+        if not isinstance(k, Mapping):
+            return "", ""
+        return str(k.get("group") or ""), str(k.get("kind") or "")
+
+    @property
+    def sub_resource(self) -> str:
+        return str(self.request.get("subResource") or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    body: bytes
+    outcome: Outcome
+
+
+def parse_review(body: bytes) -> Review:
+    """Decode and check the envelope; every failure is a `ReviewError` with a message for the caller."""
+    if not body:
+        raise ReviewError(400, "empty request body; expected an AdmissionReview")
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ReviewError(400, f"request body is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(doc, dict):
+        raise ReviewError(400, "request body is not a JSON object; expected an AdmissionReview")
+    api_version = doc.get("apiVersion")
+    if api_version not in VERSIONS:
+        raise ReviewError(
+            400, f"unsupported apiVersion {str(api_version)[:100]!r}; expected {V1} or {V1BETA1}"
+        )
+    if doc.get("kind") != "AdmissionReview":
+        raise ReviewError(400, f"kind is {str(doc.get('kind'))[:100]!r}, expected AdmissionReview")
+    request = doc.get("request")
+    if not isinstance(request, dict):
+        raise ReviewError(400, "AdmissionReview has no request object")
+    uid = request.get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise ReviewError(400, "AdmissionReview request has no uid")
+    return Review(api_version, uid, request)
+
+
+_NOT_PRINTABLE_ASCII = re.compile(r"[^ -~]")
+
+
+def _ascii(text: str) -> str:
+    # Warnings travel in HTTP headers: keep them printable ASCII.
+    return _NOT_PRINTABLE_ASCII.sub("?", text)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def warning_text(finding: Finding) -> str:
+    """`KNS004: modelBucket is a legacy key, use knscale.dev/model-uri` — short, names key and rule."""
+    key = finding.key or ""
+    head = finding.rule_id if key and key in finding.message else f"{finding.rule_id} {key}".rstrip()
+    return _clip(_ascii(f"{head}: {finding.message}"), WARNING_MAX_CHARS)
+
+
+def bounded_warnings(texts: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    total = 0
+    pending = list(texts)
+    for i, text in enumerate(pending):
+        text = _clip(_ascii(text), WARNING_MAX_CHARS)
+        # Leave room for the closing "N more" note whenever more warnings follow.
+        reserve = 40 if i + 1 < len(pending) else 0
+        if total + len(text) + reserve > WARNINGS_MAX_TOTAL:
+            out.append(f"{len(pending) - i} more warnings omitted")
+            break
+        out.append(text)
+        total += len(text)
+    return out
+
+
+def denial_message(findings: Iterable[Finding]) -> str:
+    return _clip("\n".join(f.text() for f in findings if f.is_error), DENIAL_MAX_CHARS)
+
+
+def build_response(
+    review: Review,
+    *,
+    allowed: bool,
+    patch: str | None = None,
+    warnings: Iterable[str] = (),
+    message: str | None = None,
+    code: int = 403,
+) -> bytes:
+    """The reply envelope: same apiVersion and kind as received, uid echoed, JSONPatch only with a patch."""
+    response: dict[str, Any] = {"uid": review.uid, "allowed": allowed}
+    if patch:
+        response["patchType"] = "JSONPatch"
+        response["patch"] = patch
+    bounded = bounded_warnings(warnings)
+    if bounded:
+        response["warnings"] = bounded
+    if not allowed:
+        response["status"] = {"code": code, "reason": "Forbidden", "message": message or "denied"}
+    doc = {"apiVersion": review.api_version, "kind": "AdmissionReview", "response": response}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _allow(review: Review, warnings: Iterable[str] = ()) -> Decision:
+    return Decision(build_response(review, allowed=True, warnings=warnings), "allowed")
+
+
+def _object(review: Review) -> Mapping[str, Any]:
+    obj = review.request.get("object")
+    if not isinstance(obj, Mapping):
+        raise ReviewError(400, f"{review.operation} request has no object")
+    return obj
+
+
+def _namespace(review: Review, obj: Mapping[str, Any]) -> str | None:
+    ns = review.request.get("namespace")
+    if isinstance(ns, str) and ns:
+        return ns
+    meta = obj.get("metadata")
+    ns = meta.get("namespace") if isinstance(meta, Mapping) else None
+    return ns if isinstance(ns, str) and ns else None
+
+
+def mutate(review: Review, config: KnscaleConfig) -> Decision:
+    """Pod CREATE → inject the model downloader. Everything else passes untouched.
+
+    An unexpected exception becomes an explicit denial (KNS030), never an HTTP 500 and never a
+    half-made patch: the mutating webhook is registered with failurePolicy Fail, so a pod that
+    needed a model never starts without it.
+    """
+    if review.operation != "CREATE" or review.sub_resource or review.kind != ("", "Pod"):
+        return _allow(review)
+    pod = _object(review)
+    meta = pod.get("metadata")
+    if isinstance(meta, Mapping):
+        annotations = meta.get("annotations")
+        if isinstance(annotations, Mapping) and MIRROR_POD_ANNOTATION in annotations:
+            return _allow(review)  # static pods are the kubelet's; the apiserver only mirrors them
+    try:
+        plan, findings = plan_injection(pod, _namespace(review, pod), config)
+        warnings = [warning_text(f) for f in findings if f.severity is Severity.WARNING]
+        if any(f.is_error for f in findings):
+            return Decision(
+                build_response(review, allowed=False, warnings=warnings, message=denial_message(findings)),
+                "denied",
+            )
+        if plan is None:
+            return _allow(review, warnings)
+        ops = plan_ops(pod, plan)
+        return Decision(
+            build_response(review, allowed=True, patch=encode_patch(ops), warnings=warnings), "patched"
+        )
+    except Exception:
+        log.exception("internal error while mutating %s (uid %s)", _describe(pod), review.uid)
+        ref = object_ref({**pod, "kind": "Pod", "apiVersion": "v1"})
+        finding = RULES["KNS030"].finding(
+            ref,
+            "metadata.annotations",
+            None,
+            None,
+            "knscale failed to build the model injection for this pod (see the webhook's log)",
+            "retry; if it persists, report the pod spec to the knscale maintainers",
+        )
+        return Decision(build_response(review, allowed=False, message=finding.text(), code=500), "error")
+
+
+def validate(review: Review, config: KnscaleConfig) -> Decision:
+    """Object CREATE/UPDATE → the translator's findings: errors deny, warnings are returned.
+
+    An unexpected exception lets the object through with a KNS031 warning: this webhook is
+    registered fail-open (failurePolicy Ignore, Knative's own webhook stays authoritative) and
+    an internal error must not start rejecting every object.
+    """
+    if review.operation not in ("CREATE", "UPDATE") or review.sub_resource:
+        return _allow(review)
+    obj = _object(review)
+    try:
+        ns = _namespace(review, obj)
+        meta = obj.get("metadata")
+        if ns is not None and isinstance(meta, Mapping) and not meta.get("namespace"):
+            obj = {**obj, "metadata": {**meta, "namespace": ns}}
+        findings = validate_object(obj, config)
+        warnings = [warning_text(f) for f in findings if f.severity is Severity.WARNING]
+        if any(f.is_error for f in findings):
+            return Decision(
+                build_response(review, allowed=False, warnings=warnings, message=denial_message(findings)),
+                "denied",
+            )
+        return _allow(review, warnings)
+    except Exception:
+        log.exception("internal error while validating %s (uid %s)", _describe(obj), review.uid)
+        return Decision(
+            build_response(
+                review,
+                allowed=True,
+                warnings=[
+                    "KNS031: knscale could not check this object (internal error); it was not validated"
+                ],
+            ),
+            "error",
+        )
+
+
+def _describe(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return "<object without metadata>"
+    return f"{meta.get('namespace') or '-'}/{meta.get('name') or meta.get('generateName') or '<unnamed>'}"

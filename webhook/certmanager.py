@@ -1,0 +1,231 @@
+"""In a cluster, knscale manages its own certificate, as Knative's webhook does.
+
+One reconcile round (run before serving, then every few minutes by every replica):
+1. Read the Secret (`knscale-webhook-certs` in knscale's namespace). Absent → create a CA and a
+   serving certificate and create the Secret; if another replica won that race (409), use its.
+2. Judge the bundle. The leaf is renewed under the same CA when renewal is due, it is invalid,
+   or it does not cover the Service names; the CA is replaced only when it is unusable or about
+   to expire. Writes carry the resourceVersion read, so two replicas never both win.
+3. Write the serving pair into the local certificate directory (an in-memory emptyDir); the
+   server's file poller picks it up without a restart.
+4. Make every webhook in the two configurations carry the CA as `clientConfig.caBundle`.
+
+Because the CA outlives many leaves, step 4 changes nothing on an ordinary renewal. Rotating
+the CA itself is a two-step (docs/certificates.md): trust old and new CA in `ca.crt` first, then
+switch `ca.key`; every bundle here supports a `ca.crt` holding several certificates.
+
+RBAC: get/update on that one Secret (plus create, which Kubernetes cannot restrict by name)
+and get/update/patch on the two named webhook configurations; nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from certs.files import CertPaths, write_bundle
+from certs.pki import (
+    LEAF_RENEW_BEFORE,
+    LEAF_VALIDITY,
+    CertBundle,
+    SubjectNames,
+    assess,
+    ca_bundle,
+    new_bundle,
+    renew_leaf,
+)
+from webhook.kube import MUTATING_WEBHOOKS, SECRETS, VALIDATING_WEBHOOKS, Conflict, Kind, KubeApi
+from webhook.registration import CONFIGURATION_NAME, SECRET_NAME, with_ca_bundle
+
+log = logging.getLogger("knscale.certmanager")
+
+DEFAULT_SECRET_NAME = SECRET_NAME
+SECRET_TYPE = "kubernetes.io/tls"
+KEY_CA_CERT = "ca.crt"
+KEY_CA_KEY = "ca.key"
+KEY_CERT = "tls.crt"
+KEY_KEY = "tls.key"
+_ATTEMPTS = 5
+
+SecretAction = Literal["kept", "created", "renewed", "regenerated"]
+
+
+@dataclass(frozen=True, slots=True)
+class CertManagerSettings:
+    namespace: str
+    service_name: str
+    cert_dir: Path
+    secret_name: str = DEFAULT_SECRET_NAME
+    configurations: tuple[tuple[Kind, str], ...] = (
+        (MUTATING_WEBHOOKS, CONFIGURATION_NAME),
+        (VALIDATING_WEBHOOKS, CONFIGURATION_NAME),
+    )
+    leaf_validity: timedelta = LEAF_VALIDITY
+    renew_before: timedelta = LEAF_RENEW_BEFORE
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    secret: SecretAction
+    reasons: tuple[str, ...]
+    files_changed: bool
+    ca_bundle: str
+    # "<Kind>/<name>" → "updated" | "in sync" | "missing"
+    configurations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def in_sync(self) -> bool:
+        return all(state in {"updated", "in sync"} for state in self.configurations.values())
+
+
+class SecretError(Exception):
+    """The Secret holds something that is not a certificate bundle."""
+
+
+def bundle_from_secret(secret: Mapping[str, Any]) -> CertBundle:
+    data = secret.get("data") or {}
+
+    def field_bytes(key: str, required: bool = True) -> bytes | None:
+        raw = data.get(key)
+        if not raw:
+            if required:
+                raise SecretError(f"key {key!r} is missing")
+            return None
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise SecretError(f"key {key!r} is not base64") from None
+
+    ca_cert = field_bytes(KEY_CA_CERT)
+    cert = field_bytes(KEY_CERT)
+    key = field_bytes(KEY_KEY)
+    assert ca_cert is not None and cert is not None and key is not None
+    return CertBundle(ca_cert, field_bytes(KEY_CA_KEY, required=False), cert, key)
+
+
+def secret_data(bundle: CertBundle) -> dict[str, str]:
+    values = {KEY_CA_CERT: bundle.ca_cert_pem, KEY_CERT: bundle.cert_pem, KEY_KEY: bundle.key_pem}
+    if bundle.ca_key_pem is not None:
+        values[KEY_CA_KEY] = bundle.ca_key_pem
+    return {k: base64.b64encode(v).decode("ascii") for k, v in sorted(values.items())}
+
+
+class CertManager:
+    """Keeps the Secret, the local files and both caBundles consistent. Call `reconcile(now)`."""
+
+    def __init__(self, api: KubeApi, settings: CertManagerSettings, names: SubjectNames) -> None:
+        self.api = api
+        self.settings = settings
+        self.names = names
+        self.last_report: ReconcileReport | None = None
+
+    # -- Secret ---------------------------------------------------------------------------
+
+    def _new_secret(self, bundle: CertBundle) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": self.settings.secret_name,
+                "namespace": self.settings.namespace,
+                "labels": {"app.kubernetes.io/name": "knscale", "app.kubernetes.io/component": "webhook"},
+            },
+            "type": SECRET_TYPE,
+            "data": secret_data(bundle),
+        }
+
+    def _fresh(self, now: datetime) -> CertBundle:
+        return new_bundle(self.names, now, leaf_validity=self.settings.leaf_validity)
+
+    def ensure_secret(self, now: datetime) -> tuple[CertBundle, SecretAction, tuple[str, ...]]:
+        ns, name = self.settings.namespace, self.settings.secret_name
+        for _ in range(_ATTEMPTS):
+            live = self.api.get(SECRETS, name, ns)
+            if live is None:
+                bundle = self._fresh(now)
+                try:
+                    self.api.create(SECRETS, self._new_secret(bundle), ns)
+                except Conflict:
+                    continue  # another replica created it first: read and use theirs
+                return bundle, "created", ("the Secret did not exist",)
+            try:
+                bundle = bundle_from_secret(live)
+            except SecretError as exc:
+                action: SecretAction = "regenerated"
+                reasons: tuple[str, ...] = (f"Secret {ns}/{name}: {exc}",)
+                replacement = self._fresh(now)
+            else:
+                verdict = assess(bundle, self.names, now, renew_before=self.settings.renew_before)
+                if verdict.ok:
+                    return bundle, "kept", ()
+                if verdict.ca_problems:
+                    action, reasons, replacement = "regenerated", verdict.ca_problems, self._fresh(now)
+                else:
+                    action, reasons = "renewed", verdict.leaf_problems
+                    replacement = renew_leaf(
+                        bundle, self.names, now, leaf_validity=self.settings.leaf_validity
+                    )
+            body = {**live, "data": secret_data(replacement)}
+            try:
+                self.api.replace(SECRETS, name, body, ns)
+            except Conflict:
+                continue  # someone renewed it meanwhile: judge theirs
+            return replacement, action, reasons
+        raise Conflict(409, "Conflict", f"Secret {ns}/{name}: still changing after {_ATTEMPTS} attempts")
+
+    # -- webhook configurations ---------------------------------------------------------------
+
+    def sync_ca_bundle(self, ca: str) -> dict[str, str]:
+        states: dict[str, str] = {}
+        for kind, name in self.settings.configurations:
+            label = f"{kind.kind}/{name}"
+            for _ in range(_ATTEMPTS):
+                live = self.api.get(kind, name)
+                if live is None:
+                    states[label] = "missing"
+                    break
+                updated, changed = with_ca_bundle(live, ca)
+                if not changed:
+                    states[label] = "in sync"
+                    break
+                try:
+                    self.api.replace(kind, name, updated)
+                except Conflict:
+                    continue
+                states[label] = "updated"
+                break
+            else:
+                raise Conflict(409, "Conflict", f"{label}: still changing after {_ATTEMPTS} attempts")
+        return states
+
+    # -- one round --------------------------------------------------------------------------
+
+    def reconcile(self, now: datetime) -> ReconcileReport:
+        bundle, action, reasons = self.ensure_secret(now)
+        # The CA key stays in the Secret; the serving process only needs the pair and the CA.
+        files_changed = write_bundle(
+            CertPaths(self.settings.cert_dir),
+            CertBundle(bundle.ca_cert_pem, None, bundle.cert_pem, bundle.key_pem),
+        )
+        ca = ca_bundle(bundle.ca_cert_pem)
+        states = self.sync_ca_bundle(ca)
+        report = ReconcileReport(action, reasons, files_changed, ca, states)
+        self._log(report)
+        self.last_report = report
+        return report
+
+    def _log(self, report: ReconcileReport) -> None:
+        secret = f"{self.settings.namespace}/{self.settings.secret_name}"
+        if report.secret != "kept":
+            log.info("certificate Secret %s %s: %s", secret, report.secret, "; ".join(report.reasons))
+        for label, state in report.configurations.items():
+            if state == "missing":
+                log.warning("%s not found: install config/ or run `knscale register --apply`", label)
+            elif state == "updated":
+                log.info("%s: caBundle updated", label)

@@ -1,0 +1,49 @@
+"""Prometheus metrics of the admission endpoints, on a registry owned by one app.
+
+A per-app `CollectorRegistry` (not the process-global one) keeps apps built in tests, or two
+servers in one process, from sharing or colliding on series. Label children are created once
+up front, so the hot path does no label lookups.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+ENDPOINTS = ("mutate", "validate", "noop")
+# allowed: no change; patched: allowed with a patch; denied: allowed=false;
+# invalid: HTTP 4xx (not an AdmissionReview, too large, wrong content type); error: internal error.
+OUTCOMES = ("allowed", "patched", "denied", "invalid", "error")
+
+# Admission must answer within timeoutSeconds (≤ 5 s in our registration); the interesting
+# range is sub-millisecond to tens of milliseconds.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class WebhookMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        requests = Counter(
+            "knscale_webhook_requests",
+            "Admission requests by endpoint and outcome.",
+            ("endpoint", "outcome"),
+            registry=self.registry,
+        )
+        latency = Histogram(
+            "knscale_webhook_request_duration_seconds",
+            "Time in the admission handler, from reading the body to the built response, by endpoint.",
+            ("endpoint",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._requests = {(e, o): requests.labels(e, o) for e in ENDPOINTS for o in OUTCOMES}
+        self._latency = {e: latency.labels(e) for e in ENDPOINTS}
+
+    def observe(self, endpoint: str, outcome: str, seconds: float) -> None:
+        self._requests[(endpoint, outcome)].inc()
+        self._latency[endpoint].observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,86 @@
+"""RFC 6902 ops built directly from an `InjectionPlan` — no deep copy, no diff.
+
+A diff (`jsonpatch.make_patch` over a copied and mutated pod) costs far more than the rest of an
+admission request; the plan already knows every addition, so the ops are written out here.
+Rules that keep each op applicable by the API server (a patch that fails to apply is an HTTP
+500 for the user whatever the failurePolicy):
+
+* a missing or null parent (list or map) is added whole first; later items use `/-`;
+* only `add` ops, into paths whose parents the pod has or an earlier op created;
+* keys are escaped per RFC 6901 (`~` → `~0`, `/` → `~1`): annotation keys contain `/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from translator.injection import InjectionPlan
+
+Op = dict[str, Any]
+
+
+def escape(token: str) -> str:
+    """One RFC 6901 reference token."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _append(
+    ops: list[Op], parent: Mapping[str, Any], parent_path: str, key: str, items: Sequence[Any]
+) -> None:
+    """Append `items` to the list `parent[key]`, creating it whole if absent or null."""
+    if not items:
+        return
+    path = f"{parent_path}/{escape(key)}"
+    if isinstance(parent.get(key), list):
+        ops.extend({"op": "add", "path": f"{path}/-", "value": item} for item in items)
+    else:
+        ops.append({"op": "add", "path": path, "value": list(items)})
+
+
+def _merge_map(
+    ops: list[Op], parent: Mapping[str, Any], parent_path: str, key: str, values: Mapping[str, Any]
+) -> None:
+    """Set `values` inside the map `parent[key]`, creating it whole if absent or null."""
+    if not values:
+        return
+    path = f"{parent_path}/{escape(key)}"
+    if isinstance(parent.get(key), Mapping):
+        ops.extend({"op": "add", "path": f"{path}/{escape(k)}", "value": v} for k, v in values.items())
+    else:
+        ops.append({"op": "add", "path": path, "value": dict(values)})
+
+
+def plan_ops(pod: Mapping[str, Any], plan: InjectionPlan, *, prefix: str = "") -> list[Op]:
+    """The JSON Patch applying `plan` to `pod`; `prefix` points at a pod template (/spec/template)."""
+    ops: list[Op] = []
+    metadata = pod.get("metadata")
+    if isinstance(metadata, Mapping):
+        _merge_map(ops, metadata, f"{prefix}/metadata", "annotations", plan.annotations)
+    else:
+        ops.append(
+            {"op": "add", "path": f"{prefix}/metadata", "value": {"annotations": dict(plan.annotations)}}
+        )
+    spec = pod["spec"]
+    spec_path = f"{prefix}/spec"
+    _append(ops, spec, spec_path, "volumes", plan.volumes)
+    if plan.init_container is not None:
+        _append(ops, spec, spec_path, "initContainers", [plan.init_container])
+    for edit in plan.container_edits:
+        container = spec[edit.list_field][edit.index]
+        container_path = f"{spec_path}/{edit.list_field}/{edit.index}"
+        ops.extend(
+            {"op": "add", "path": f"{container_path}/{escape(k)}", "value": v}
+            for k, v in edit.set_fields.items()
+        )
+        for key, items in edit.append.items():
+            _append(ops, container, container_path, key, items)
+    _merge_map(ops, spec, spec_path, "securityContext", plan.pod_security_context)
+    return ops
+
+
+def encode_patch(ops: Sequence[Op]) -> str:
+    """The AdmissionResponse `patch` field: base64 of the compact JSON array."""
+    return base64.b64encode(json.dumps(ops, separators=(",", ":")).encode()).decode("ascii")

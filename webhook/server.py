@@ -1,0 +1,246 @@
+"""Serve an ASGI app with uvicorn over TLS 1.2+, picking up rotated certificate files live.
+
+uvicorn builds its SSLContext once. We hand it our own context through `ssl_context_factory`
+and keep a reference: when the certificate files change we call `load_cert_chain` again on
+that same context. OpenSSL copies the certificate and key into each connection when the
+connection is created, so open connections (and requests in flight on them) keep the old
+certificate and only new handshakes see the new one. The reload runs on the event-loop thread,
+the thread that performs handshakes, so no handshake ever sees half of a reload.
+
+Mounted Secrets and `knscale certs` give no change events, so the files are polled by hash.
+A pair that does not match (a writer replaced the key but not yet the certificate) is skipped
+until the next poll; the context keeps serving the last good pair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import ssl
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import uvicorn
+
+log = logging.getLogger("knscale.server")
+
+TLSMinVersion = Literal["1.2", "1.3"]
+_TLS_VERSIONS: dict[str, ssl.TLSVersion] = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+# TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are fixed by OpenSSL.
+_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!SHA1"
+
+
+class CertificateLoadError(Exception):
+    """The certificate files cannot be served; the message names the files and the reason."""
+
+
+def new_server_context(min_version: TLSMinVersion = "1.2") -> ssl.SSLContext:
+    """A server context with no certificate yet: TLS >= min_version, HTTP/1.1 only."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _TLS_VERSIONS[min_version]
+    ctx.set_ciphers(_TLS12_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
+    # The API server speaks HTTP/1.1 to webhooks; advertising h2 would invite a protocol uvicorn
+    # does not serve (and knative keeps HTTP/2 off for CVE-2023-44487).
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def _der_fingerprint(cert_pem: bytes) -> str:
+    text = cert_pem.decode("ascii", errors="replace")
+    start = text.find("-----BEGIN CERTIFICATE-----")
+    end = text.find("-----END CERTIFICATE-----", start)
+    if start < 0 or end < 0:
+        return "?"
+    der = ssl.PEM_cert_to_DER_cert(text[start : end + len("-----END CERTIFICATE-----")])
+    return hashlib.sha256(der).hexdigest()
+
+
+@dataclass
+class ReloadingCertificate:
+    """One SSLContext that always serves the newest valid pair found in two files."""
+
+    cert_file: Path
+    key_file: Path
+    min_version: TLSMinVersion = "1.2"
+    context: ssl.SSLContext = field(init=False)
+    reloads: int = field(default=0, init=False)
+    fingerprint: str | None = field(default=None, init=False)
+    last_error: str | None = field(default=None, init=False)
+    _digest: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.context = new_server_context(self.min_version)
+
+    @property
+    def loaded(self) -> bool:
+        return self._digest is not None
+
+    def _read(self) -> tuple[bytes, bytes]:
+        try:
+            return self.cert_file.read_bytes(), self.key_file.read_bytes()
+        except OSError as exc:
+            raise CertificateLoadError(f"cannot read {exc.filename}: {exc.strerror}") from None
+
+    def _load_pair(self, cert: bytes, key: bytes) -> None:
+        # Never try a pair on the live context: handed a certificate that does not match its
+        # current key, OpenSSL drops that key, and a failing load would leave the context unable
+        # to handshake. load_cert_chain reads paths and the files may change between reads, so
+        # copy the exact bytes we hashed into a private directory, prove the pair in a scratch
+        # context, then load those same bytes into the live one.
+        tmpdir = tempfile.mkdtemp(prefix="knscale-tls-")
+        try:
+            cert_path = Path(tmpdir, "tls.crt")
+            key_path = Path(tmpdir, "tls.key")
+            for path, data in ((cert_path, cert), (key_path, key)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path)
+            except (ssl.SSLError, ValueError) as exc:
+                raise CertificateLoadError(
+                    f"{self.cert_file} and {self.key_file} are not a usable certificate/key pair: {exc}"
+                ) from None
+            self.context.load_cert_chain(cert_path, key_path)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def load(self) -> None:
+        """First load; raises CertificateLoadError so start-up can fail with a clear message."""
+        cert, key = self._read()
+        self._load_pair(cert, key)
+        self._digest = hashlib.sha256(cert + b"\0" + key).hexdigest()
+        self.fingerprint = _der_fingerprint(cert)
+        self.last_error = None
+
+    def reload_if_changed(self) -> bool:
+        """Poll step: load the files again if their bytes changed. Never raises."""
+        try:
+            cert, key = self._read()
+        except CertificateLoadError as exc:
+            self._note_error(str(exc))
+            return False
+        digest = hashlib.sha256(cert + b"\0" + key).hexdigest()
+        if digest == self._digest:
+            return False
+        try:
+            self._load_pair(cert, key)
+        except CertificateLoadError as exc:
+            self._note_error(f"{exc}; still serving the previous certificate")
+            return False
+        self._digest = digest
+        self.fingerprint = _der_fingerprint(cert)
+        self.reloads += 1
+        self.last_error = None
+        log.info("serving certificate reloaded from %s (sha256 %s)", self.cert_file, self.fingerprint)
+        return True
+
+    def _note_error(self, message: str) -> None:
+        if message != self.last_error:  # log a persistent problem once, not every poll
+            log.warning("%s", message)
+        self.last_error = message
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicJob:
+    """Blocking work (Kubernetes calls, certificate renewal) run in a thread every `interval` s."""
+
+    name: str
+    interval: float
+    run: Callable[[], object]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 8443
+    cert_poll_interval: float = 2.0
+    graceful_timeout: float = 20.0
+    log_level: str = "info"
+    access_log: bool = False
+
+
+class WebhookServer:
+    """uvicorn + the certificate poller + periodic jobs, with readiness and graceful shutdown."""
+
+    def __init__(
+        self,
+        app_factory: Callable[[Callable[[], bool]], Any],
+        certificate: ReloadingCertificate,
+        options: ServerOptions,
+        jobs: Sequence[PeriodicJob] = (),
+    ) -> None:
+        self.certificate = certificate
+        self.options = options
+        self.jobs = tuple(jobs)
+        config = uvicorn.Config(
+            app_factory(self.ready),
+            host=options.host,
+            port=options.port,
+            ssl_context_factory=self._ssl_context,
+            timeout_graceful_shutdown=max(1, round(options.graceful_timeout)),
+            log_level=options.log_level,
+            access_log=options.access_log,
+            server_header=False,
+            proxy_headers=False,
+            lifespan="auto",
+        )
+        self.server = uvicorn.Server(config)
+
+    def _ssl_context(self, config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        if not self.certificate.loaded:
+            self.certificate.load()
+        return self.certificate.context
+
+    def ready(self) -> bool:
+        """Serving with a loaded certificate and not shutting down."""
+        return self.server.started and self.certificate.loaded and not self.server.should_exit
+
+    async def _poll_certificate(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.cert_poll_interval)
+            self.certificate.reload_if_changed()
+
+    async def _run_job(self, job: PeriodicJob) -> None:
+        while True:
+            await asyncio.sleep(job.interval)
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(job.run)
+            except Exception as exc:  # a failed round is retried next interval, never fatal
+                log.warning("%s failed: %s", job.name, exc)
+            else:
+                log.debug("%s done in %.3fs", job.name, time.monotonic() - started)
+
+    async def serve(self) -> None:
+        tasks = [asyncio.create_task(self._poll_certificate(), name="cert-poll")]
+        tasks += [asyncio.create_task(self._run_job(job), name=job.name) for job in self.jobs]
+        try:
+            await self.server.serve()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def run(self) -> None:
+        """Block until SIGTERM/SIGINT; in-flight requests finish (up to graceful_timeout)."""
+        # uvicorn re-raises the captured signal after its graceful shutdown; a no-op SIGTERM
+        # handler makes that a clean exit (status 0) instead of death by signal.
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)
+        try:
+            with asyncio.Runner(loop_factory=self.server.config.get_loop_factory()) as runner:
+                runner.run(self.serve())
+        finally:
+            signal.signal(signal.SIGTERM, previous)
