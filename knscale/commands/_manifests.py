@@ -1,0 +1,160 @@
+"""What `knscale lint` and `knscale translate` share: cluster configuration and manifest reading."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knscale import yamlio
+from knscale.settings import SettingsError, load_config
+from translator.autoscaler_config import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
+from translator.config import KnscaleConfig
+from translator.findings import Finding, ObjectRef, Severity
+from translator.lint import Located, lint_document
+from translator.rules import RULES
+
+CONFIG_AUTOSCALER = "config-autoscaler"
+CONFIG_AUTOSCALER_KEDA = "config-autoscaler-keda"
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="knscale settings file (or its ConfigMap): allowlists, default scheme, autoscaler defaults",
+    )
+    p.add_argument(
+        "--config-autoscaler",
+        metavar="FILE",
+        type=Path,
+        help="a cluster's config-autoscaler and/or config-autoscaler-keda ConfigMap: judge as that cluster",
+    )
+
+
+def load_cluster_config(args: argparse.Namespace) -> tuple[KnscaleConfig, list[str]]:
+    """Settings file + environment, then the cluster's ConfigMaps on top. Raises SettingsError."""
+    config = load_config(args.config, environ=dict(os.environ))
+    warnings: list[str] = []
+    path: Path | None = args.config_autoscaler
+    if path is None:
+        return config, warnings
+    autoscaler_data, keda_data = _configmaps(path)
+    updates: dict[str, Any] = {}
+    try:
+        if autoscaler_data is not None:
+            autoscaler, more = parse_config_autoscaler(autoscaler_data, config.autoscaler)
+            updates["autoscaler"] = autoscaler
+            warnings += more
+        if keda_data is not None:
+            keda, more = parse_config_autoscaler_keda(keda_data, config.keda)
+            updates["keda"] = keda
+            warnings += more
+    except ConfigMapError as exc:
+        raise SettingsError("\n".join(f"  {path}: {exc.name}: {p}" for p in exc.problems)) from None
+    return config.model_copy(update=updates), [f"{path}: {w}" for w in warnings]
+
+
+def _configmaps(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    try:
+        docs = [
+            d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=yamlio.Loader) if d is not None
+        ]
+    except OSError as exc:
+        raise SettingsError(f"  {path}: cannot read: {exc.strerror or exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"  {path}: not valid YAML: {exc}") from None
+    autoscaler: dict[str, Any] | None = None
+    keda: dict[str, Any] | None = None
+    items: list[Any] = []
+    for doc in docs:
+        items += doc.get("items", []) if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
+    for doc in items:
+        if not isinstance(doc, dict):
+            raise SettingsError(
+                f"  {path}: expected a ConfigMap or a map of its data, got {type(doc).__name__}"
+            )
+        if doc.get("kind") != "ConfigMap":
+            if "kind" in doc or "apiVersion" in doc:
+                raise SettingsError(f"  {path}: expected a ConfigMap, got kind {doc.get('kind')!r}")
+            autoscaler = doc  # a bare `data` map of config-autoscaler
+            continue
+        name = (doc.get("metadata") or {}).get("name")
+        data = doc.get("data") or {}
+        if not isinstance(data, dict):
+            raise SettingsError(f"  {path}: ConfigMap {name}: data must be a map")
+        if name == CONFIG_AUTOSCALER:
+            autoscaler = data
+        elif name == CONFIG_AUTOSCALER_KEDA:
+            keda = data
+        else:
+            raise SettingsError(
+                f"  {path}: ConfigMap {name!r} is neither {CONFIG_AUTOSCALER} nor {CONFIG_AUTOSCALER_KEDA}"
+            )
+    return autoscaler, keda
+
+
+def read_error_finding(err: yamlio.ReadError) -> Located:
+    finding = RULES["KNS901"].finding(
+        ObjectRef(kind="", name=err.source),
+        INPUT_PATH,
+        None,
+        None,
+        err.message,
+        "fix the file so that it parses as YAML or JSON (kubectl would refuse it too)",
+    )
+    return Located(finding, err.source, err.line, err.column)
+
+
+def lint_sources(
+    paths: list[str], config: KnscaleConfig
+) -> Iterator[tuple[yamlio.Document | None, list[Located]]]:
+    """(document, its findings) for every document of every input; read errors come as (None, [KNS901])."""
+    for item in yamlio.discover(paths):
+        if isinstance(item, yamlio.ReadError):
+            yield None, [read_error_finding(item)]
+            continue
+        for doc in yamlio.read_path(item, sys.stdin.buffer):
+            if isinstance(doc, yamlio.ReadError):
+                yield None, [read_error_finding(doc)]
+                continue
+            node = doc.node
+            findings = lint_document(
+                doc.data,
+                config,
+                source=doc.source,
+                position=partial(yamlio.locate, node),
+                duplicates=partial(yamlio.duplicate_keys, node),
+            )
+            yield doc, findings
+
+
+INPUT_PATH = "<input>"
+
+
+def describe(f: Finding) -> str:
+    """What a finding says, without the rule id: object and annotation, message, fix."""
+    head = f.message if f.path == INPUT_PATH else f"{f.obj}: {f.location()}: {f.message}"
+    return f"{head}; fix: {f.fix}" if f.fix else head
+
+
+def text_line(item: Located) -> str:
+    f = item.finding
+    where = f"{item.source}:{item.line}:{item.column}" if item.line else item.source
+    return f"{where}: {f.severity} {f.rule_id} {describe(f)}"
+
+
+SEVERITY_CHOICES = ("error", "warning", "info", "none")
+
+
+def at_or_above(severity: Severity, threshold: str) -> bool:
+    if threshold == "none":
+        return False
+    return severity.rank >= Severity(threshold).rank

@@ -1,0 +1,190 @@
+"""`knscale lint PATH… | -` — judge manifests as the cluster (and knscale's webhook) would.
+
+Exit codes: 0 no finding at or above `--fail-on` (default error), 1 there is one, 2 usage error
+or input that cannot be read or parsed (reported with file and line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from knscale import __version__
+from knscale.commands._manifests import (
+    SEVERITY_CHOICES,
+    add_config_arguments,
+    at_or_above,
+    describe,
+    lint_sources,
+    load_cluster_config,
+    text_line,
+)
+from translator.findings import Severity
+from translator.lint import Located
+from translator.rules import RULES
+
+FORMATS = ("text", "json", "sarif", "github")
+DOCS = "docs/rules.md"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "lint",
+        help="check Knative/KEDA autoscaling and model-injection annotations in manifests",
+        description=(
+            "Check manifests (files, directories, multi-document YAML/JSON, kind: List, or - for stdin "
+            "such as `helm template . | knscale lint -`) for the annotation problems Knative, KEDA and "
+            "knscale's webhook would refuse or silently ignore."
+        ),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file, directory (recursive) or - for stdin")
+    p.add_argument("-f", "--format", choices=FORMATS, default="text", help="output format (default: text)")
+    p.add_argument(
+        "--fail-on",
+        choices=SEVERITY_CHOICES,
+        default="error",
+        help="exit 1 when a finding is at least this severe (default: error; none: never)",
+    )
+    add_config_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config, config_warnings = load_cluster_config(args)
+    for warning in config_warnings:
+        print(f"knscale lint: warning: {warning}", file=sys.stderr)
+    # text and github stream one line per finding and keep only counts, so memory stays flat
+    # on an arbitrarily long `helm template | knscale lint -`; json and sarif are one document.
+    located: list[Located] = []
+    counts = dict.fromkeys(Severity, 0)
+    failing = False
+    read_failed = False
+    files: set[str] = set()
+    objects = 0
+    streaming = args.format in ("text", "github")
+    for doc, findings in lint_sources(args.paths, config):
+        if doc is None:
+            read_failed = True
+        else:
+            files.add(doc.source)
+            objects += 1
+        for item in findings:
+            counts[item.finding.severity] += 1
+            failing = failing or at_or_above(item.finding.severity, args.fail_on)
+            if streaming:
+                print(_github(item) if args.format == "github" else text_line(item))
+            else:
+                located.append(item)
+    if args.format == "json":
+        print(json.dumps(_json(located, len(files), objects), indent=2, default=str))
+    elif args.format == "sarif":
+        print(json.dumps(_sarif(located), indent=2, default=str))
+    if args.format == "text":
+        print(
+            f"knscale lint: {counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
+            f"{counts[Severity.INFO]} note(s) in {len(files)} file(s), {objects} document(s)",
+            file=sys.stderr,
+        )
+    sys.stdout.flush()
+    if read_failed:
+        return 2
+    return 1 if failing else 0
+
+
+def _record(item: Located) -> dict[str, Any]:
+    record = {"file": item.source, "line": item.line, "column": item.column}
+    record.update(item.finding.to_dict())
+    record.update(item.finding.extra)
+    return record
+
+
+def _json(located: list[Located], files: int, objects: int) -> dict[str, Any]:
+    return {
+        "findings": [_record(i) for i in located],
+        "summary": {
+            "errors": sum(1 for i in located if i.finding.severity is Severity.ERROR),
+            "warnings": sum(1 for i in located if i.finding.severity is Severity.WARNING),
+            "info": sum(1 for i in located if i.finding.severity is Severity.INFO),
+            "files": files,
+            "documents": objects,
+        },
+    }
+
+
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def _uri(source: str) -> str:
+    if source.startswith("<"):
+        return "stdin"
+    path = Path(source)
+    with contextlib.suppress(ValueError):
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    return path.as_posix()
+
+
+def _sarif(located: list[Located]) -> dict[str, Any]:
+    ids = sorted(RULES)
+    index = {rule_id: i for i, rule_id in enumerate(ids)}
+    rules = [
+        {
+            "id": rule_id,
+            "name": rule_id,
+            "shortDescription": {"text": RULES[rule_id].title},
+            "help": {"text": f"See {DOCS}#{rule_id.lower()} for a bad and a good example."},
+            "defaultConfiguration": {"level": _SARIF_LEVEL[RULES[rule_id].severity]},
+        }
+        for rule_id in ids
+    ]
+    results = []
+    for item in located:
+        f = item.finding
+        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(item.source)}}
+        if item.line:
+            physical["region"] = {"startLine": item.line, "startColumn": max(item.column, 1)}
+        text = describe(f)
+        results.append(
+            {
+                "ruleId": f.rule_id,
+                "ruleIndex": index[f.rule_id],
+                "level": _SARIF_LEVEL[f.severity],
+                "message": {"text": text},
+                "locations": [{"physicalLocation": physical}],
+            }
+        )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "knscale", "version": __version__, "rules": rules}},
+                "results": results,
+            }
+        ],
+    }
+
+
+_GITHUB_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _github(item: Located) -> str:
+    """A workflow command: GitHub shows it as an annotation on the file and line."""
+    f = item.finding
+    props = [f"file={_escape_property(_uri(item.source))}"]
+    if item.line:
+        props += [f"line={item.line}", f"col={max(item.column, 1)}"]
+    props.append(f"title={_escape_property(f'{f.rule_id} {RULES[f.rule_id].title}')}")
+    message = describe(f)
+    return f"::{_GITHUB_COMMAND[f.severity]} {','.join(props)}::{_escape_data(message)}"

@@ -1,0 +1,104 @@
+"""Lint one parsed document: the translator's view of `knscale lint`.
+
+The CLI parses YAML and hands over plain data plus two lookups into its position map (where a
+path/key sits in the file, and which annotation keys were written twice); everything else —
+`kind: List` expansion, which documents are Kubernetes objects, the rules — happens here, pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from translator.config import KnscaleConfig
+from translator.documents import iter_objects
+from translator.findings import Finding, ObjectRef
+from translator.rules import RULES
+from translator.validate import annotation_sites, object_ref, validate_object
+
+Position = Callable[[str, str | None], tuple[int, int]]
+Duplicates = Callable[[str], list[tuple[str, int, int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A finding and where it is: file, 1-based line and column (0 when unknown)."""
+
+    finding: Finding
+    source: str
+    line: int
+    column: int
+
+
+def looks_like_object(doc: Any) -> bool:
+    return (
+        isinstance(doc, Mapping)
+        and isinstance(doc.get("apiVersion"), str)
+        and isinstance(doc.get("kind"), str)
+    )
+
+
+def _broken_object(doc: Any) -> bool:
+    """A mapping that means to be a Kubernetes object (has apiVersion or kind) but is not one.
+
+    Other YAML (CI workflows, Helm values, kustomization files) is not ours to judge and is
+    skipped, so `knscale lint .` and the pre-commit hook can run over a whole repository.
+    """
+    if not isinstance(doc, Mapping) or looks_like_object(doc):
+        return False
+    return "apiVersion" in doc or "kind" in doc
+
+
+def lint_document(
+    data: Any,
+    config: KnscaleConfig,
+    *,
+    source: str,
+    position: Position,
+    duplicates: Duplicates | None = None,
+) -> list[Located]:
+    out: list[Located] = []
+    for prefix, obj in iter_objects(data):
+        if obj is None:
+            continue
+        if _broken_object(obj):
+            line, col = position(prefix.rstrip("."), None)
+            finding = RULES["KNS902"].finding(
+                ObjectRef(kind=str(obj.get("kind", "")), name=str(_name(obj))),
+                prefix.rstrip(".") or "<document>",
+                None,
+                None,
+                "a Kubernetes object needs both apiVersion and kind as strings",
+                "add the missing field, e.g. apiVersion: serving.knative.dev/v1 and kind: Service",
+            )
+            out.append(Located(finding, source, line, col))
+            continue
+        if not looks_like_object(obj):
+            continue
+        assert isinstance(obj, Mapping)
+        located: list[Located] = []
+        if duplicates is not None:
+            ref = object_ref(obj)
+            for site in annotation_sites(obj):
+                for key, line, col in duplicates(prefix + site.path):
+                    finding = RULES["KNS901"].finding(
+                        ref,
+                        site.path,
+                        key,
+                        None,
+                        f"annotation {key} is written twice; YAML keeps the last, kubectl refuses the file",
+                        "keep one of them",
+                    )
+                    located.append(Located(finding, source, line, col))
+        for finding in validate_object(obj, config):
+            line, col = position(prefix + finding.path, finding.key)
+            located.append(Located(finding, source, line, col))
+        located.sort(key=lambda item: (item.line, item.column))
+        out += located
+    return out
+
+
+def _name(obj: Mapping[str, Any]) -> Any:
+    meta = obj.get("metadata")
+    return meta.get("name", "") if isinstance(meta, Mapping) else ""

@@ -1,0 +1,228 @@
+"""Validate one Kubernetes object: which kinds are checked and where each key is read.
+
+Design decision ("Kinds checked"): Knative Service, Configuration, Revision, PodAutoscaler;
+Deployment and StatefulSet; Pod. On Knative Service/Configuration both autoscaling and model
+keys are read from `spec.template.metadata.annotations`; on a Revision from its own
+`metadata.annotations`; on a PodAutoscaler autoscaling keys only; on a Deployment/StatefulSet
+autoscaling keys from `metadata.annotations` and model keys from the pod template; on a Pod
+model keys only. `knscale lint`, `knscale translate` and the webhook's `/validate` all call
+`validate_object`, so one rule has one id and one text wherever it fires.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from translator import autoscaling, documents, injection
+from translator.annotations import LINT_IGNORE
+from translator.config import KnscaleConfig
+from translator.findings import Finding, ObjectRef
+from translator.rules import RULES
+
+KNATIVE_SERVING = "serving.knative.dev"
+KNATIVE_AUTOSCALING = "autoscaling.internal.knative.dev"
+
+# (api group, kind) → role. The group is matched without the version so v1/v1beta1 both count.
+CHECKED_KINDS: dict[tuple[str, str], str] = {
+    (KNATIVE_SERVING, "Service"): "knative-template",
+    (KNATIVE_SERVING, "Configuration"): "knative-template",
+    (KNATIVE_SERVING, "Revision"): "revision",
+    (KNATIVE_AUTOSCALING, "PodAutoscaler"): "podautoscaler",
+    ("apps", "Deployment"): "workload",
+    ("apps", "StatefulSet"): "workload",
+    ("", "Pod"): "pod",
+}
+
+META = "metadata.annotations"
+TEMPLATE = "spec.template.metadata.annotations"
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationSite:
+    """One annotations map of an object and what is judged there."""
+
+    path: str
+    annotations: Mapping[str, Any]
+    model_keys: bool
+    autoscaling_keys: bool
+
+
+def api_group(api_version: str) -> str:
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
+def role_of(obj: Mapping[str, Any]) -> str | None:
+    api_version = obj.get("apiVersion")
+    kind = obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return None
+    return CHECKED_KINDS.get((api_group(api_version), kind))
+
+
+def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    assert isinstance(meta, Mapping)
+    name = meta.get("name") or meta.get("generateName") or ""
+    ns = meta.get("namespace")
+    return ObjectRef(
+        kind=str(obj.get("kind", "")),
+        name=str(name),
+        namespace=str(ns) if ns else None,
+        api_version=str(obj.get("apiVersion", "")) or None,
+    )
+
+
+def _dig(obj: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:
+    node: Any = obj
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            return {}
+    return node if isinstance(node, Mapping) else {}
+
+
+def annotation_sites(obj: Mapping[str, Any]) -> list[AnnotationSite]:
+    """Where model and autoscaling keys are read for this object (empty for unchecked kinds)."""
+    role = role_of(obj)
+    if role is None:
+        return []
+    meta = _dig(obj, META)
+    if role == "knative-template":
+        # Autoscaling keys on the Service/Configuration's own metadata are judged too: Knative
+        # rejects them there. Model keys there are copies `kn` makes; they are judged once, on
+        # the template, which is what reaches the pods.
+        return [
+            AnnotationSite(TEMPLATE, _dig(obj, TEMPLATE), model_keys=True, autoscaling_keys=True),
+            AnnotationSite(META, meta, model_keys=False, autoscaling_keys=True),
+        ]
+    if role == "revision":
+        return [AnnotationSite(META, meta, model_keys=True, autoscaling_keys=True)]
+    if role == "podautoscaler":
+        return [AnnotationSite(META, meta, model_keys=False, autoscaling_keys=True)]
+    if role == "workload":
+        return [
+            AnnotationSite(META, meta, model_keys=False, autoscaling_keys=True),
+            AnnotationSite(TEMPLATE, _dig(obj, TEMPLATE), model_keys=True, autoscaling_keys=False),
+        ]
+    return [AnnotationSite(META, meta, model_keys=True, autoscaling_keys=False)]  # pod
+
+
+_RULE_ID = re.compile(r"KNS[0-9]{3}")
+
+
+def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: bool = True) -> list[Finding]:
+    """Every finding for one object, errors and warnings, in a stable order.
+
+    With `suppress` (the default, used by lint and `/validate` alike) the rule ids listed in the
+    object's `knscale.dev/lint-ignore` annotation are dropped — except errors of policy rules
+    (KNS0xx) and input errors (KNS9xx). The annotation is written by the same person whose
+    object is being judged, so in the webhook it must not be able to switch off the policy the
+    cluster enforces (image and location allowlists, path traversal…); for Knative's and KEDA's
+    own rules (KNS1xx/KNS2xx) suppression only skips knscale's early warning, Knative and KEDA
+    still judge the object themselves. Lint applies the same exemption, so whatever lint passes
+    the webhook admits.
+    """
+    role = role_of(obj)
+    if role is None:
+        return []
+    ref = object_ref(obj)
+    kind = str(obj.get("kind", ""))
+    findings: list[Finding] = []
+    for site in annotation_sites(obj):
+        findings += _shape_findings(obj, site, ref)
+        if site.model_keys:
+            findings += injection.model_findings(obj, site, ref, config)
+        if site.autoscaling_keys:
+            findings += autoscaling.autoscaling_findings(obj, role, site, ref, config)
+        elif _judges_misplaced_autoscaling(obj, role):
+            findings += autoscaling.misplaced_findings(site, ref, kind)
+    findings = _dedupe(findings)
+    if suppress:
+        findings = apply_lint_ignore(obj, findings)
+    return findings
+
+
+def _shape_findings(obj: Mapping[str, Any], site: AnnotationSite, ref: ObjectRef) -> list[Finding]:
+    """KNS903: the API server accepts only a map of strings to strings (YAML `min-scale: 3` is not)."""
+    raw: Any = obj
+    for part in site.path.split("."):
+        raw = raw.get(part) if isinstance(raw, Mapping) else None
+    rule = RULES["KNS903"]
+    if raw is not None and not isinstance(raw, Mapping):
+        return [
+            rule.finding(
+                ref,
+                site.path,
+                None,
+                raw,
+                f"annotations must be a map, got {type(raw).__name__}",
+                "write key: value pairs",
+            )
+        ]
+    out = []
+    for key, value in site.annotations.items():
+        if isinstance(value, str) and isinstance(key, str):
+            continue
+        shown = "null" if value is None else type(value).__name__
+        out.append(
+            rule.finding(
+                ref,
+                site.path,
+                str(key),
+                value,
+                f"annotation values must be strings, got {shown}; the API server refuses the object",
+                f'quote it: {key}: "{_yaml_scalar(value)}"',
+            )
+        )
+    return out
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _judges_misplaced_autoscaling(obj: Mapping[str, Any], role: str) -> bool:
+    """Autoscaling keys on pods and pod templates do nothing — unless Knative put them there."""
+    if role == "workload":
+        return not documents.controlled_by_revision(obj)
+    if role == "pod":
+        return not documents.has_revision_label(_dig(obj, "metadata").get("labels"))
+    return False
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str, str | None]] = set()
+    out = []
+    for f in findings:
+        key = (f.rule_id, f.path, f.key)
+        if f.rule_id == "KNS903" and key in seen:
+            continue
+        seen.add(key)
+        out.append(f)
+    return out
+
+
+def ignored_rule_ids(obj: Mapping[str, Any]) -> frozenset[str]:
+    value = _dig(obj, META).get(LINT_IGNORE)
+    return frozenset(_RULE_ID.findall(value.upper())) if isinstance(value, str) else frozenset()
+
+
+def suppressible(finding: Finding) -> bool:
+    """Policy errors (KNS0xx) and input errors (KNS9xx) cannot be switched off by the object."""
+    if finding.rule_id.startswith("KNS9"):
+        return False
+    return not (finding.rule_id.startswith("KNS0") and finding.is_error)
+
+
+def apply_lint_ignore(obj: Mapping[str, Any], findings: list[Finding]) -> list[Finding]:
+    ignored = ignored_rule_ids(obj)
+    if not ignored:
+        return findings
+    return [f for f in findings if f.rule_id not in ignored or not suppressible(f)]
