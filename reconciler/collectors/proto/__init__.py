@@ -1,0 +1,1 @@
+"""Vendored protobuf schemas (see PROVENANCE.md); data files, not code."""

@@ -1,0 +1,439 @@
+"""`knscale reconcile`: the controller process — informers, leader election, the loops.
+
+Threads: one informer per watched resource keeps the cache current (also on standby
+replicas, so a failover starts warm); the leader-election thread campaigns and renews; the
+scrape thread collects metrics once per second into the KPA windows; the main thread runs
+the reconcile loop — HPA-class syncs as their objects change (work queue, per-key backoff)
+and the KPA tick every `interval` — and owns shutdown.
+
+Only the leader reconciles, and every write re-checks leadership at the moment of writing
+(`GuardedWriter`), so a replica that missed its renewals stops writing before a successor
+can have taken the Lease. On SIGTERM the loop finishes the current tick, the Lease is
+released (a standby takes over within one retry period) and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.controller_clock import Clock, SystemClock
+from reconciler.controller_config import default_identity
+from reconciler.controller_events import EventRecorder, PrintingRecorder, Recorder
+from reconciler.controller_kpa import DecisionRecord, KpaScaler, MetricSources
+from reconciler.controller_ports import Fenced, ScaledObjectRenderer, TranslatorRenderer
+from reconciler.controller_runtime import GuardedWriter, InformerCache, InstrumentedApi, WorkKey, WorkQueue
+from reconciler.kube import (
+    DEPLOYMENTS,
+    HPAS,
+    PODAUTOSCALERS,
+    PODS,
+    SCALEDOBJECTS,
+    SERVERLESSSERVICES,
+    STATEFULSETS,
+    WORKLOADS,
+    ApiError,
+    KubeApi,
+    Resource,
+)
+from reconciler.kube_informer import Informer, slim_pod
+from reconciler.leader import LeaderElector, LeaseConfig
+from reconciler.metrics_server import ReconcilerMetrics
+from reconciler.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.sync import ScaledObjectSync, SyncResult
+from reconciler.sync_objects import (
+    HPA_CLASS,
+    autoscaler_class,
+    controller_of,
+    is_revision_controlled,
+    meta,
+    name_of,
+    namespace_of,
+)
+from translator.config import KnscaleConfig
+
+log = logging.getLogger(__name__)
+
+WATCHED: tuple[Resource, ...] = (
+    PODAUTOSCALERS,
+    DEPLOYMENTS,
+    STATEFULSETS,
+    SCALEDOBJECTS,
+    HPAS,
+    SERVERLESSSERVICES,
+    PODS,
+)
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    namespace: str | None = None  # None: all namespaces
+    interval: float = 2.0
+    scrape_interval: float = 1.0
+    resync_period: float = 300.0
+    watch_timeout: int = 300
+    retry_after: float = 5.0
+    dry_run: bool = False
+    lease: LeaseConfig | None = None  # None: no election (dry run, or a single replica by choice)
+    identity: str = field(default_factory=default_identity)
+
+
+class Controller:
+    def __init__(
+        self,
+        api: KubeApi,
+        options: ControllerOptions,
+        *,
+        config: Callable[[], KnscaleConfig],
+        sources: MetricSources,
+        clock: Clock | None = None,
+        metrics: ReconcilerMetrics | None = None,
+        renderer: ScaledObjectRenderer | None = None,
+        policy: Policy[KpaState] = DEFAULT_POLICY,
+        out: Callable[[str], None] = print,
+        elector_rand: Callable[[], float] | None = None,
+    ) -> None:
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.metrics = metrics or ReconcilerMetrics()
+        self._raw_api = api
+        self.api = InstrumentedApi(api, self.metrics)
+        self._out = out
+        self._sources = sources
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.queue = WorkQueue()
+
+        informers = {
+            res: Informer(
+                self.api,
+                res,
+                options.namespace,
+                self.clock,
+                handler=self._handler(res),
+                transform=slim_pod if res is PODS else None,
+                watch_timeout=options.watch_timeout,
+                resync_period=options.resync_period,
+            )
+            for res in WATCHED
+        }
+        self.cache = InformerCache(informers)
+
+        self.elector: LeaderElector | None = None
+        if options.lease is not None and not options.dry_run:
+            kwargs: dict[str, Any] = {}
+            if elector_rand is not None:
+                kwargs["rand"] = elector_rand
+            self.elector = LeaderElector(
+                self.api,
+                options.lease,
+                self.clock,
+                on_started_leading=self._on_started_leading,
+                on_stopped_leading=self._on_stopped_leading,
+                **kwargs,
+            )
+
+        self.writer = GuardedWriter(
+            self.api, self.metrics, can_write=self.is_leader, dry_run=options.dry_run, out=out
+        )
+        self.recorder: Recorder
+        if options.dry_run:
+            self.recorder = PrintingRecorder(out)
+        else:
+            self.recorder = EventRecorder(self.api, self.clock, instance=options.identity)
+        self.sync = ScaledObjectSync(
+            api=self.api,
+            cache=self.cache,
+            writer=self.writer,
+            recorder=self.recorder,
+            renderer=renderer or TranslatorRenderer(),
+            config=config,
+            clock=self.clock,
+            retry_after=options.retry_after,
+        )
+        self.kpa = KpaScaler(
+            cache=self.cache,
+            writer=self.writer,
+            recorder=self.recorder,
+            metrics=self.metrics,
+            config=config,
+            sources=sources,
+            policy=policy,
+            namespace=options.namespace,
+            on_decision=self._on_decision,
+        )
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = (
+            None  # one thread at a time: tests, or the scrape thread
+        )
+        self._next_tick = 0.0
+        self._next_resync = 0.0
+        self._became_leader = threading.Event()
+
+    # ---- leadership ---------------------------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        if self.options.dry_run or self.elector is None:
+            return True
+        return self.elector.is_leader()
+
+    def _on_started_leading(self) -> None:
+        self.metrics.is_leader.set(1)
+        self._became_leader.set()
+        self._wake.set()
+
+    def _on_stopped_leading(self) -> None:
+        self.metrics.is_leader.set(0)
+        self.kpa.forget_state()
+
+    # ---- events → work ------------------------------------------------------------------------
+
+    def _handler(self, res: Resource) -> Callable[[str, dict[str, Any]], None]:
+        def handle(etype: str, obj: dict[str, Any]) -> None:
+            for key in self._keys_for(res, etype, obj):
+                self.queue.add(key, self.clock.monotonic())
+                self._wake.set()
+
+        return handle
+
+    def _keys_for(self, res: Resource, etype: str, obj: dict[str, Any]) -> list[WorkKey]:
+        ns, name = namespace_of(obj), name_of(obj)
+        if res is PODAUTOSCALERS:
+            return [("pa", ns, name)] if etype != "DELETED" else []
+        if res in (DEPLOYMENTS, STATEFULSETS):
+            return [("wl", str(obj.get("kind") or res.kind), ns, name)] if etype != "DELETED" else []
+        if res is HPAS:
+            return [("pa", ns, name)]
+        if res in (SCALEDOBJECTS, SERVERLESSSERVICES):
+            keys: list[WorkKey] = [("pa", ns, name)]
+            owner = controller_of(obj)
+            if owner is not None and owner.get("kind") in WORKLOADS:
+                keys.append(("wl", str(owner.get("kind")), ns, str(owner.get("name"))))
+            elif res is SCALEDOBJECTS:
+                target = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+                keys.append(("wl", str(target.get("kind") or "Deployment"), ns, name))
+            return keys
+        return []
+
+    def enqueue_all(self) -> None:
+        now = self.clock.monotonic()
+        for pa in self.cache.items(PODAUTOSCALERS):
+            self.queue.add(("pa", namespace_of(pa), name_of(pa)), now)
+        for res in (DEPLOYMENTS, STATEFULSETS):
+            for wl in self.cache.items(res):
+                self.queue.add(("wl", res.kind, namespace_of(wl), name_of(wl)), now)
+
+    def sync_key(self, key: WorkKey) -> SyncResult | None:
+        """Run the sync one key names, if it is (still) an HPA-class object of ours."""
+        if key[0] == "pa":
+            _, ns, name = key
+            pa = self.cache.get(PODAUTOSCALERS, ns, name)
+            if pa is None or meta(pa).get("deletionTimestamp") or autoscaler_class(pa) != HPA_CLASS:
+                return None
+            return self.sync.sync_pod_autoscaler(pa)
+        _, kind, ns, name = key
+        res = WORKLOADS.get(kind)
+        wl = self.cache.get(res, ns, name) if res else None
+        if wl is None or meta(wl).get("deletionTimestamp"):
+            return None
+        if autoscaler_class(wl) != HPA_CLASS or is_revision_controlled(wl):
+            return None
+        return self.sync.sync_workload(wl)
+
+    def process_queue(self) -> int:
+        """Sync every due key; reschedule the ones that asked for it (with per-key backoff)."""
+        done = 0
+        for key in self.queue.pop_due(self.clock.monotonic()):
+            try:
+                result = self.sync_key(key)
+            except Fenced:
+                self.queue.add(key, self.clock.monotonic() + self.options.retry_after)
+                raise
+            except ApiError as exc:
+                result = SyncResult(requeue_after=self.options.retry_after, problem=str(exc))
+            except Exception:  # a bug in one sync must not stop the loop
+                log.exception("sync of %s failed", key)
+                result = SyncResult(requeue_after=self.options.retry_after, problem="internal error")
+            done += 1
+            if result is None:
+                self.queue.failures.pop(key, None)
+                continue
+            for action in result.actions:
+                log.info("%s", action)
+            if result.requeue_after is None:
+                self.queue.failures.pop(key, None)
+                if result.problem:
+                    log.info("%s: %s", "/".join(key), result.problem)
+                continue
+            failures = self.queue.failures.get(key, 0)
+            self.queue.failures[key] = failures + 1
+            delay = min(MAX_BACKOFF, result.requeue_after * (2 ** min(failures, 10)))
+            if result.problem:
+                log.warning("%s: %s (retry in %.1fs)", "/".join(key), result.problem, delay)
+            self.queue.add(key, self.clock.monotonic() + delay)
+        return done
+
+    # ---- the KPA loop -------------------------------------------------------------------------
+
+    def _on_decision(self, record: DecisionRecord) -> None:
+        if self.options.dry_run:
+            self._out(f"decision {record.line()}")
+        elif record.action in {"scaled", "failed"}:
+            log.info("decision %s", record.line())
+        else:
+            log.debug("decision %s", record.line())
+
+    def scrape_once(self) -> None:
+        """One collection round on the controller's own event loop (collectors keep HTTP
+        connection pools bound to the loop they first ran on, so it is always the same one)."""
+        now = self.clock.now()
+        self.kpa.refresh(now)
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self.kpa.scrape(now))
+
+    def tick(self) -> list[DecisionRecord]:
+        """One KPA tick: refresh the tracked set and decide every workload."""
+        now = self.clock.now()
+        started = self.clock.monotonic()
+        self.kpa.refresh(now)
+        records = self.kpa.tick(now)
+        self.metrics.loop_duration.observe(max(0.0, self.clock.monotonic() - started))
+        return records
+
+    # ---- one synchronous round (tests drive this; `run` repeats it) -----------------------------
+
+    def step_informers(self) -> None:
+        """List or watch once on every informer (non-blocking with the fake API)."""
+        for inf in self.cache.informers():
+            inf.step()
+
+    def step(self) -> None:
+        """Everything the main loop does in one pass, for the leader."""
+        if self._became_leader.is_set():
+            self._became_leader.clear()
+            self.enqueue_all()
+        self.process_queue()
+        mono = self.clock.monotonic()
+        if mono >= self._next_resync:
+            self._next_resync = mono + self.options.resync_period
+            self.enqueue_all()
+            self.process_queue()
+        if mono >= self._next_tick:
+            self._next_tick = mono + self.options.interval
+            self.tick()
+
+    # ---- process lifetime ---------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def ready(self) -> bool:
+        return self.cache.synced()
+
+    def start_background(self) -> None:
+        for inf in self.cache.informers():
+            t = threading.Thread(
+                target=inf.run, args=(self._stop,), name=f"informer-{inf.res.plural}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        if self.elector is not None:
+            t = threading.Thread(
+                target=self.elector.run, args=(self._stop,), name="leader-election", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        else:
+            self._became_leader.set()
+        t = threading.Thread(target=self._scrape_loop, name="scrape", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _scrape_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                started = self.clock.monotonic()
+                if self.is_leader() and self.cache.synced():
+                    try:
+                        self.scrape_once()
+                    except Exception:
+                        log.exception("scrape round failed")
+                delay = self.options.scrape_interval - (self.clock.monotonic() - started)
+                if self.clock.wait(max(0.0, delay), self._stop):
+                    break
+        finally:
+            self.close_collectors()
+
+    def close_collectors(self) -> None:
+        """Close the collectors' HTTP clients and the scrape event loop (idempotent)."""
+        loop = self._loop or asyncio.new_event_loop()
+        self._loop = None
+        try:
+            for collector in self._sources.all():
+                try:
+                    loop.run_until_complete(collector.aclose())
+                except Exception:
+                    log.debug("closing collector %s failed", collector.name, exc_info=True)
+        finally:
+            loop.close()
+
+    def run(self, *, sync_timeout: float = 60.0) -> int:
+        """Run until `request_stop`; then drain and release the Lease. Returns the exit code."""
+        self.start_background()
+        deadline = self.clock.monotonic() + sync_timeout
+        while not self.cache.synced() and not self._stop.is_set():
+            if self.clock.monotonic() > deadline:
+                log.error("caches did not sync within %.0fs; exiting", sync_timeout)
+                self.request_stop()
+                self._shutdown()
+                return 1
+            self.clock.wait(0.1, self._stop)
+        while not self._stop.is_set():
+            leading = self.is_leader()
+            if leading:
+                try:
+                    self.step()
+                except Fenced as exc:
+                    log.warning("%s", exc)
+            self._wait_for_work(leading)
+        self._shutdown()
+        return 0
+
+    def _wait_for_work(self, leading: bool) -> None:
+        timeout = self.options.interval
+        if leading:
+            now = self.clock.monotonic()
+            next_at = self._next_tick
+            due = self.queue.next_due()
+            if due is not None:
+                next_at = min(next_at, due)
+            timeout = max(0.0, min(next_at - now, self.options.interval))
+        self._wake.clear()
+        if timeout > 0 and not self._stop.is_set():
+            self._wake.wait(timeout)
+
+    def _shutdown(self) -> None:
+        """Drain: the loop has finished its tick; stop campaigning, then release the Lease so a
+        standby takes over now instead of after the lease duration."""
+        self._stop.set()
+        for t in self._threads:
+            if t.name == "leader-election":
+                # Joined first: a renewal still in flight must not re-take the Lease after release.
+                t.join(timeout=self.options.lease.renew_deadline if self.options.lease else 5.0)
+        if self.elector is not None and self.elector.release():
+            self.metrics.is_leader.set(0)
+        for t in self._threads:
+            if t.name == "scrape":
+                t.join(timeout=5.0)
+        log.info("reconciler stopped")

@@ -1,0 +1,543 @@
+"""KPA class for plain Deployments and StatefulSets: collectors → policy → `scale` subresource.
+
+Targets are workloads annotated `autoscaling.knative.dev/class: kpa.autoscaling.knative.dev`
+that no Knative Revision controls (Knative's own KPA scales those). Each second the metric
+sources are scraped into per-workload windows (`MetricsStore`); every tick the policy (the
+faithful KPA decider plus the no-activator scaler step, `reconciler.policy`) turns the
+windows into a desired scale, and the controller writes it through the target's `scale`
+subresource — one JSON patch of `spec.replicas`, only when it differs from the current
+value. The patch starts with a `test` of the value the decision was based on, so a decision
+made on a stale cache fails instead of overwriting someone else's change.
+
+Which metrics: a workload whose requests are counted at the ingress (a Prometheus query —
+its own `knscale.dev/prometheus-query` annotation or the `--prometheus-query` default)
+may scale to zero and back; any other workload is scraped through queue-proxy on its pods
+and keeps at least one replica, because nothing would see a request while it has none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.collectors.base import Collection, Collector, CollectTarget, PodInfo, RevisionKey, missing
+from reconciler.controller_clock import parse_time
+from reconciler.controller_events import Recorder
+from reconciler.controller_ports import Cache, Fenced, Writer
+from reconciler.kube import PODS, SCALEDOBJECTS, WORKLOADS, ApiError, Conflict, Invalid, NotFound
+from reconciler.metrics_server import ReconcilerMetrics
+from reconciler.metrics_store import MetricsStore
+from reconciler.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.scaler import ScaleContext
+from reconciler.sync_objects import (
+    KPA_CLASS,
+    annotations_of,
+    autoscaler_class,
+    is_revision_controlled,
+    meta,
+    name_of,
+    namespace_of,
+)
+from translator.annotations import KNSCALE_PROMETHEUS_QUERY
+from translator.config import KnscaleConfig
+from translator.findings import Finding
+from translator.kpa import KpaSettings, resolve_kpa_settings
+from translator.validate import validate_object
+
+log = logging.getLogger(__name__)
+
+PROMETHEUS_QUERY_ANNOTATION = KNSCALE_PROMETHEUS_QUERY
+
+WorkloadKey = tuple[str, str, str]  # (kind, namespace, name)
+
+
+# ---- label selectors ------------------------------------------------------------------------
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
+    """metav1.LabelSelector semantics. An empty or missing selector matches nothing here: a
+    workload always has one, and matching every pod of a namespace would be a silent mistake."""
+    if not selector:
+        return False
+    match_labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not match_labels and not expressions:
+        return False
+    for k, v in match_labels.items():
+        if labels.get(k) != v:
+            return False
+    for expr in expressions:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op not in {"In", "NotIn", "Exists", "DoesNotExist"}:
+            return False
+    return True
+
+
+def pod_is_ready(pod: Mapping[str, Any]) -> bool:
+    """Running, Ready and not terminating — the pods Knative counts and scrapes."""
+    if meta(pod).get("deletionTimestamp"):
+        return False
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running":
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+class _PodIndex:
+    """Ready pods by namespace and by label, so matching N workloads is not N × all pods."""
+
+    def __init__(self) -> None:
+        self._by_ns: dict[str, list[dict[str, Any]]] = {}
+        self._by_label: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+
+    def add(self, pod: dict[str, Any]) -> None:
+        ns = namespace_of(pod)
+        self._by_ns.setdefault(ns, []).append(pod)
+        for k, v in (meta(pod).get("labels") or {}).items():
+            self._by_label.setdefault((ns, str(k), str(v)), []).append(pod)
+
+    def select(self, namespace: str, selector: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        match_labels = (selector or {}).get("matchLabels") or {}
+        if match_labels:
+            k, v = min((str(k), str(v)) for k, v in match_labels.items())
+            candidates = self._by_label.get((namespace, k, v), [])
+        else:
+            candidates = self._by_ns.get(namespace, [])
+        return [p for p in candidates if selector_matches(selector, meta(p).get("labels") or {})]
+
+
+# ---- metric sources -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    collector: Collector | None
+    query: str | None = None
+    zero_capable: bool = False
+    problem: str | None = None
+
+
+@dataclass
+class MetricSources:
+    """Which collector measures which workload."""
+
+    queue_proxy: Collector | None = None
+    prometheus: Mapping[str, Collector] = field(default_factory=dict)  # by metric: concurrency / rps
+    prometheus_default_query: str | None = None
+    override: Collector | None = None  # --metrics-file: one source for everything (tests, demos)
+
+    def choose(self, workload: Mapping[str, Any], settings: KpaSettings) -> SourceChoice:
+        if self.override is not None:
+            return SourceChoice(self.override)
+        own = annotations_of(workload).get(PROMETHEUS_QUERY_ANNOTATION)
+        query = own if isinstance(own, str) and own.strip() else None
+        if query is not None or self.prometheus_default_query:
+            collector = self.prometheus.get(settings.metric)
+            if collector is None:
+                return SourceChoice(
+                    None,
+                    problem=f"{PROMETHEUS_QUERY_ANNOTATION} is set but no --prometheus-url is configured",
+                )
+            return SourceChoice(collector, query=query, zero_capable=True)
+        return SourceChoice(
+            self.queue_proxy, problem=None if self.queue_proxy else "no metric source configured"
+        )
+
+    def all(self) -> list[Collector]:
+        out = [c for c in (self.queue_proxy, self.override) if c is not None]
+        out.extend(self.prometheus.values())
+        return out
+
+
+# ---- per-workload state ---------------------------------------------------------------------
+
+
+@dataclass
+class _Target:
+    key: WorkloadKey
+    rkey: RevisionKey
+    workload: dict[str, Any]
+    settings: KpaSettings
+    source: SourceChoice
+    state: KpaState | None = None
+    pods: tuple[PodInfo, ...] = ()
+    ready: int = 0
+    missing: str | None = None  # reported "metrics missing" reason while it lasts
+    blocked: str | None = None  # why the workload is not scaled at all (invalid annotations, …)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """What one tick decided for one workload — printed in dry-run mode, exported as metrics."""
+
+    kind: str
+    namespace: str
+    name: str
+    observed_stable: float | None
+    observed_panic: float | None
+    metric: str
+    ready: int
+    current: int | None
+    desired: int
+    mode: str
+    action: str  # scaled | unchanged | held | would-scale | blocked | failed
+    reason: str
+
+    def line(self) -> str:
+        def fmt(x: float | None) -> str:
+            return "-" if x is None else f"{x:g}"
+
+        return (
+            f"{self.kind} {self.namespace}/{self.name}: observed {self.metric} "
+            f"stable={fmt(self.observed_stable)} panic={fmt(self.observed_panic)} ready={self.ready} "
+            f"current={self.current} desired={self.desired} mode={self.mode} action={self.action} "
+            f"reason={self.reason}"
+        )
+
+
+class KpaScaler:
+    def __init__(
+        self,
+        *,
+        cache: Cache,
+        writer: Writer,
+        recorder: Recorder,
+        metrics: ReconcilerMetrics,
+        config: Callable[[], KnscaleConfig],
+        sources: MetricSources,
+        policy: Policy[KpaState] = DEFAULT_POLICY,
+        namespace: str | None = None,
+        on_decision: Callable[[DecisionRecord], None] | None = None,
+    ) -> None:
+        self._cache = cache
+        self._writer = writer
+        self._recorder = recorder
+        self._metrics = metrics
+        self._config = config
+        self._sources = sources
+        self._policy = policy
+        self._namespace = namespace
+        self._on_decision = on_decision
+        self._store = MetricsStore(strict=True)
+        self._lock = threading.Lock()  # guards _targets and _store between scrape and tick threads
+        self._targets: dict[WorkloadKey, _Target] = {}
+
+    # -- which workloads --
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        out = []
+        for res in WORKLOADS.values():
+            for obj in self._cache.items(res):
+                if autoscaler_class(obj) != KPA_CLASS or is_revision_controlled(obj):
+                    continue
+                if meta(obj).get("deletionTimestamp"):
+                    continue
+                if self._namespace and namespace_of(obj) != self._namespace:
+                    continue
+                out.append(obj)
+        return out
+
+    def _ready_pods(self) -> _PodIndex:
+        index = _PodIndex()
+        for pod in self._cache.items(PODS):
+            if pod_is_ready(pod):
+                index.add(pod)
+        return index
+
+    def _validation_errors(self, workload: Mapping[str, Any], config: KnscaleConfig) -> list[Finding]:
+        return [
+            f for f in validate_object(workload, config) if f.is_error and f.path == "metadata.annotations"
+        ]
+
+    def refresh(self, now: float) -> None:
+        """Bring the tracked set in line with the cache: new workloads, changed settings, pods."""
+        config = self._config()
+        pods_by_ns = self._ready_pods()
+        seen: set[WorkloadKey] = set()
+        for obj in self._candidates():
+            key = (str(obj.get("kind")), namespace_of(obj), name_of(obj))
+            seen.add(key)
+            try:
+                rkey = RevisionKey(key[1], key[2])
+            except ValueError as exc:
+                log.warning("skipping %s %s/%s: %s", *key, exc)
+                continue
+            blocked = None
+            errors = self._validation_errors(obj, config)
+            if errors:
+                blocked = "; ".join(f.text() for f in errors)[:900]
+            settings = resolve_kpa_settings(annotations_of(obj), config.autoscaler)
+            selector = (obj.get("spec") or {}).get("selector")
+            ready = pods_by_ns.select(key[1], selector)
+            infos = tuple(
+                PodInfo(
+                    name_of(p),
+                    str((p.get("status") or {}).get("podIP")),
+                    parse_time((p.get("status") or {}).get("startTime")),
+                )
+                for p in ready
+                if (p.get("status") or {}).get("podIP")
+            )
+            with self._lock:
+                target = self._targets.get(key)
+                if target is None:
+                    target = _Target(key, rkey, obj, settings, self._sources.choose(obj, settings))
+                    self._targets[key] = target
+                if blocked and blocked != target.blocked:
+                    self._recorder.event(obj, "Warning", "TranslationFailed", blocked)
+                target.blocked = blocked
+                target.workload = obj
+                target.settings = settings
+                target.source = self._sources.choose(obj, settings)
+                target.pods = infos
+                target.ready = len(ready)
+                self._store.ensure(rkey, settings, now)
+        with self._lock:
+            for key in [k for k in self._targets if k not in seen]:
+                gone = self._targets.pop(key)
+                self._store.forget(gone.rkey)
+                self._metrics.forget(key[1], key[2], key[0])
+
+    def tracked(self) -> list[WorkloadKey]:
+        with self._lock:
+            return sorted(self._targets)
+
+    # -- metrics in --
+
+    async def scrape(self, now: float) -> list[Collection]:
+        """One collection round for every tracked workload; results go into the windows."""
+        with self._lock:
+            jobs = [
+                (t.rkey, t.source, CollectTarget(t.rkey, t.pods, t.settings.stable_window, t.source.query))
+                for t in self._targets.values()
+                if t.blocked is None
+            ]
+
+        async def one(rkey: RevisionKey, source: SourceChoice, target: CollectTarget) -> Collection:
+            if source.collector is None:
+                return missing(rkey, "none", source.problem or "no metric source")
+            try:
+                return await source.collector.collect(target, now)
+            except Exception as exc:  # a collector bug must not stop the other workloads
+                log.exception("collector %s failed for %s", source.collector.name, rkey)
+                return missing(rkey, source.collector.name, f"collector error: {type(exc).__name__}: {exc}")
+
+        results = list(await asyncio.gather(*(one(*job) for job in jobs)))
+        with self._lock:
+            for result in results:
+                self._store.record(result, now)
+        return results
+
+    # -- decisions out --
+
+    def tick(self, now: float) -> list[DecisionRecord]:
+        """Decide every tracked workload and write the scales that differ."""
+        with self._lock:
+            targets = list(self._targets.values())
+        records = []
+        for target in targets:
+            try:
+                records.append(self._tick_one(target, now))
+            except Fenced:
+                raise
+            except Exception:  # one broken workload must not stop the others
+                log.exception("tick failed for %s %s/%s", *target.key)
+        return records
+
+    def _tick_one(self, target: _Target, now: float) -> DecisionRecord:
+        kind, ns, name = target.key
+        spec_replicas = (target.workload.get("spec") or {}).get("replicas")
+        current = spec_replicas if isinstance(spec_replicas, int) else None
+        settings = target.settings
+        if target.blocked is not None:
+            return self._record(
+                target,
+                None,
+                None,
+                current,
+                current if current is not None else 1,
+                "-",
+                "blocked",
+                target.blocked,
+            )
+        conflict = self._conflicting_scaled_object(target)
+        if conflict is not None:
+            self._recorder.event(target.workload, "Warning", "ConflictingScaledObject", conflict)
+            return self._record(
+                target, None, None, current, current if current is not None else 1, "-", "blocked", conflict
+            )
+        with self._lock:
+            observation = self._store.observation(target.rkey, settings, target.ready, True, now)
+            latest = self._store.latest(target.rkey)
+            if target.state is None:
+                target.state = self._policy.initial_state(settings, target.ready, current, now)
+            ctx = ScaleContext(
+                current_replicas=current, ready_pods=target.ready, zero_capable=target.source.zero_capable
+            )
+            result, new_state = self._policy.step(settings, target.state, observation, ctx, now)
+            target.state = new_state
+        decision, outcome = result.decision, result.outcome
+        self._report_missing(
+            target, decision.valid, observation.missing_reason or (latest.reason if latest else "")
+        )
+        mode = decision.mode
+        self._metrics.panic_mode.labels(ns, name, kind).set(1 if mode == "panic" else 0)
+        self._metrics.actual_scale.labels(ns, name, kind).set(target.ready)
+        if not decision.valid:
+            self._metrics.metrics_missing.labels(ns, name).inc()
+            return self._record(
+                target,
+                None,
+                None,
+                current,
+                current if current is not None else 1,
+                mode,
+                "held",
+                outcome.reason,
+            )
+        if outcome.want >= 0:
+            self._metrics.desired_scale.labels(ns, name, kind).set(outcome.want)
+        stable, panic = decision.observed_stable, decision.observed_panic
+        if not outcome.apply or outcome.replicas is None:
+            return self._record(
+                target, stable, panic, current, outcome.want, mode, "unchanged", outcome.reason
+            )
+        return self._write_scale(target, current, outcome.replicas, stable, panic, mode, outcome.reason)
+
+    def _write_scale(
+        self,
+        target: _Target,
+        current: int | None,
+        replicas: int,
+        stable: float,
+        panic: float,
+        mode: str,
+        reason: str,
+    ) -> DecisionRecord:
+        kind, ns, name = target.key
+        res = WORKLOADS[kind]
+        ops: list[dict[str, Any]] = []
+        if current:
+            ops.append({"op": "test", "path": "/spec/replicas", "value": current})
+            ops.append({"op": "replace", "path": "/spec/replicas", "value": replicas})
+        else:
+            # autoscaling/v1 Scale omits `replicas` when it is 0 (omitempty), so at zero there is
+            # no path to test or replace: `add` sets it either way.
+            ops.append({"op": "add", "path": "/spec/replicas", "value": replicas})
+        try:
+            scale = self._writer.patch(
+                res, ns, name, ops, subresource="scale", why=f"scale {current} → {replicas}: {reason}"
+            )
+        except (Conflict, Invalid, NotFound) as exc:
+            # The scale moved under us (or the workload went away): decide again on fresh data.
+            log.info("%s %s/%s: scale write refused (%s); retrying next tick", kind, ns, name, exc.reason)
+            return self._record(
+                target,
+                stable,
+                panic,
+                current,
+                replicas,
+                mode,
+                "failed",
+                f"{reason}; write refused: {exc.reason}",
+            )
+        except ApiError as exc:
+            self._recorder.event(
+                target.workload, "Warning", "ScaleFailed", f"Failed to scale to {replicas}: {exc}"
+            )
+            return self._record(
+                target, stable, panic, current, replicas, mode, "failed", f"{reason}; write failed: {exc}"
+            )
+        if scale is None:
+            return self._record(target, stable, panic, current, replicas, mode, "would-scale", reason)
+        updated = dict(target.workload)
+        updated["spec"] = {**(target.workload.get("spec") or {}), "replicas": replicas}
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            updated["metadata"] = {**meta(target.workload), "resourceVersion": rv}
+        target.workload = updated
+        self._cache.remember(res, updated)
+        self._recorder.event(
+            target.workload, "Normal", "Scaled", f"Scaled from {current} to {replicas}: {reason}"[:1000]
+        )
+        return self._record(target, stable, panic, current, replicas, mode, "scaled", reason)
+
+    def _conflicting_scaled_object(self, target: _Target) -> str | None:
+        """A ScaledObject (KEDA's HPA) scaling the same workload would fight this loop."""
+        kind, ns, name = target.key
+        for so in self._cache.items(SCALEDOBJECTS):
+            if namespace_of(so) != ns:
+                continue
+            ref = (so.get("spec") or {}).get("scaleTargetRef") or {}
+            if ref.get("name") == name and (ref.get("kind") or "Deployment") == kind:
+                return (
+                    f"ScaledObject {name_of(so)} also scales this {kind}; not scaling it with the KPA loop "
+                    "(delete the ScaledObject or change the class annotation)"
+                )
+        return None
+
+    def _report_missing(self, target: _Target, valid: bool, reason: str) -> None:
+        if valid:
+            if target.missing is not None:
+                self._recorder.event(
+                    target.workload, "Normal", "MetricsRecovered", "Metrics are available again"
+                )
+                target.missing = None
+            return
+        if target.missing is None:
+            text = f"Holding the current scale: {reason or 'metrics are missing'}"
+            self._recorder.event(target.workload, "Warning", "MetricsMissing", text[:1000])
+            target.missing = reason or "missing"
+
+    def _record(
+        self,
+        target: _Target,
+        stable: float | None,
+        panic: float | None,
+        current: int | None,
+        desired: int,
+        mode: str,
+        action: str,
+        reason: str,
+    ) -> DecisionRecord:
+        kind, ns, name = target.key
+        record = DecisionRecord(
+            kind,
+            ns,
+            name,
+            stable,
+            panic,
+            target.settings.metric,
+            target.ready,
+            current,
+            desired,
+            mode,
+            action,
+            reason,
+        )
+        self._metrics.decisions.labels(kind, mode, action).inc()
+        if self._on_decision is not None:
+            self._on_decision(record)
+        return record
+
+    def forget_state(self) -> None:
+        """Leadership lost: drop decider memory, as a freshly started autoscaler has none."""
+        with self._lock:
+            for target in self._targets.values():
+                target.state = None
+                target.missing = None
+            self._store = MetricsStore(strict=True)
+            for target in self._targets.values():
+                self._store.ensure(target.rkey, target.settings, 0.0)

@@ -1,0 +1,272 @@
+"""The controller's plumbing: the informer-backed cache, the guarded writer, the work queue and
+an API wrapper that counts errors. No reconcile logic lives here.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from reconciler.controller_ports import Fenced
+from reconciler.kube import ApiError, KubeApi, ListResult, PatchType, Resource, WatchEvent
+from reconciler.kube_informer import Informer
+from reconciler.metrics_server import ReconcilerMetrics
+
+
+class InformerCache:
+    """`Cache` over one informer per resource."""
+
+    def __init__(self, informers: Mapping[Resource, Informer]) -> None:
+        self._informers = dict(informers)
+
+    def informer(self, res: Resource) -> Informer:
+        return self._informers[res]
+
+    def informers(self) -> list[Informer]:
+        return list(self._informers.values())
+
+    def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        inf = self._informers.get(res)
+        return inf.get(namespace, name) if inf else None
+
+    def items(self, res: Resource) -> list[dict[str, Any]]:
+        inf = self._informers.get(res)
+        return inf.items() if inf else []
+
+    def remember(self, res: Resource, obj: dict[str, Any]) -> None:
+        inf = self._informers.get(res)
+        if inf is None:
+            return
+        key = (
+            (obj.get("metadata") or {}).get("namespace") or "",
+            (obj.get("metadata") or {}).get("name") or "",
+        )
+        cached = inf.get(*key)
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if cached is not None and (cached.get("metadata") or {}).get("resourceVersion") == rv:
+            return
+        # Through `apply`, so handlers see it like a watch event; the real event that follows
+        # carries the same version and changes nothing.
+        inf.apply("MODIFIED" if cached is not None else "ADDED", copy.deepcopy(obj))
+
+    def synced(self) -> bool:
+        return all(inf.has_synced() for inf in self._informers.values())
+
+
+class InstrumentedApi:
+    """A `KubeApi` that counts every failed call in `knscale_reconciler_api_errors_total`."""
+
+    def __init__(self, api: KubeApi, metrics: ReconcilerMetrics) -> None:
+        self._api = api
+        self._metrics = metrics
+
+    def _count(self, verb: str, res: Resource, exc: ApiError) -> None:
+        self._metrics.api_errors.labels(verb, str(res), str(exc.status)).inc()
+
+    def list(self, res: Resource, namespace: str | None, *, label_selector: str | None = None) -> ListResult:
+        try:
+            return self._api.list(res, namespace, label_selector=label_selector)
+        except ApiError as exc:
+            self._count("list", res, exc)
+            raise
+
+    def watch(
+        self,
+        res: Resource,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+        label_selector: str | None = None,
+    ) -> Iterator[WatchEvent]:
+        try:
+            events = self._api.watch(
+                res,
+                namespace,
+                resource_version=resource_version,
+                timeout_seconds=timeout_seconds,
+                label_selector=label_selector,
+            )
+        except ApiError as exc:
+            self._count("watch", res, exc)
+            raise
+        return self._counted(res, events)
+
+    def _counted(self, res: Resource, events: Iterator[WatchEvent]) -> Iterator[WatchEvent]:
+        try:
+            yield from events
+        except ApiError as exc:
+            self._count("watch", res, exc)
+            raise
+
+    def get(
+        self, res: Resource, namespace: str | None, name: str, *, subresource: str | None = None
+    ) -> dict[str, Any]:
+        try:
+            return self._api.get(res, namespace, name, subresource=subresource)
+        except ApiError as exc:
+            if exc.status != 404:
+                self._count("get", res, exc)
+            raise
+
+    def create(self, res: Resource, namespace: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return self._api.create(res, namespace, body)
+        except ApiError as exc:
+            self._count("create", res, exc)
+            raise
+
+    def replace(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return self._api.replace(res, namespace, name, body, subresource=subresource)
+        except ApiError as exc:
+            self._count("replace", res, exc)
+            raise
+
+    def patch(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        *,
+        patch_type: PatchType = "json",
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return self._api.patch(
+                res, namespace, name, patch, patch_type=patch_type, subresource=subresource
+            )
+        except ApiError as exc:
+            self._count("patch", res, exc)
+            raise
+
+    def close(self) -> None:
+        self._api.close()
+
+
+def _describe(res: Resource, namespace: str, name: str, subresource: str | None) -> str:
+    target = f"{res.kind} {namespace}/{name}"
+    return f"{target}/{subresource}" if subresource else target
+
+
+class GuardedWriter:
+    """Every write passes here: refused unless leader (fencing), printed instead in dry-run mode."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        metrics: ReconcilerMetrics,
+        *,
+        can_write: Callable[[], bool],
+        dry_run: bool = False,
+        out: Callable[[str], None] = print,
+    ) -> None:
+        self._api = api
+        self._metrics = metrics
+        self._can_write = can_write
+        self._dry_run = dry_run
+        self._out = out
+
+    def _gate(self, op: str, what: str, why: str) -> bool:
+        if self._dry_run:
+            self._out(f"dry-run: would {op} {what} ({why})")
+            return False
+        if not self._can_write():
+            raise Fenced(f"not the leader: refusing to {op} {what}")
+        return True
+
+    def create(
+        self, res: Resource, namespace: str, body: Mapping[str, Any], *, why: str
+    ) -> dict[str, Any] | None:
+        name = str((body.get("metadata") or {}).get("name"))
+        if not self._gate("create", _describe(res, namespace, name, None), why):
+            return None
+        out = self._api.create(res, namespace, body)
+        self._metrics.writes.labels(str(res), "create").inc()
+        return out
+
+    def replace(
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+        why: str,
+    ) -> dict[str, Any] | None:
+        if not self._gate("update", _describe(res, namespace, name, subresource), why):
+            return None
+        out = self._api.replace(res, namespace, name, body, subresource=subresource)
+        self._metrics.writes.labels(str(res), f"update{'/' + subresource if subresource else ''}").inc()
+        return out
+
+    def patch(
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        patch: Any,
+        *,
+        patch_type: PatchType = "json",
+        subresource: str | None = None,
+        why: str,
+    ) -> dict[str, Any] | None:
+        if not self._gate("patch", _describe(res, namespace, name, subresource), why):
+            return None
+        out = self._api.patch(res, namespace, name, patch, patch_type=patch_type, subresource=subresource)
+        self._metrics.writes.labels(str(res), f"patch{'/' + subresource if subresource else ''}").inc()
+        return out
+
+
+WorkKey = tuple[str, ...]
+
+
+class WorkQueue:
+    """Keys to sync, each at most once, each no earlier than its due time (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._due: dict[WorkKey, float] = {}
+        self._heap: list[tuple[float, WorkKey]] = []
+        self._lock = threading.Lock()
+        self.failures: dict[WorkKey, int] = {}
+
+    def add(self, key: WorkKey, at: float) -> None:
+        with self._lock:
+            cur = self._due.get(key)
+            if cur is not None and cur <= at:
+                return
+            self._due[key] = at
+            heapq.heappush(self._heap, (at, key))
+
+    def pop_due(self, now: float) -> list[WorkKey]:
+        out = []
+        with self._lock:
+            while self._heap and self._heap[0][0] <= now:
+                at, key = heapq.heappop(self._heap)
+                if self._due.get(key) == at:
+                    del self._due[key]
+                    out.append(key)
+        return out
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+                heapq.heappop(self._heap)
+            return self._heap[0][0] if self._heap else None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._due)
