@@ -520,8 +520,8 @@ def render_scaled_object(rev: HpaRevision, autoscaler: AutoscalerConfig, keda: K
     triggers: list[dict[str, Any]] = []
     metric_type, problems = metric_type_for(metric, ann)
     issues += problems
-    if target is not None and metric_type is not None:
-        if metric in RESOURCE_TRIGGERS:
+    if metric in RESOURCE_TRIGGERS:
+        if target is not None and metric_type is not None:
             triggers.append(
                 {
                     "type": metric,
@@ -530,20 +530,23 @@ def render_scaled_object(rev: HpaRevision, autoscaler: AutoscalerConfig, keda: K
                     "metadata": {"value": resource_value(metric, metric_type, target)},
                 }
             )
-        else:
-            trigger, problems = _prometheus_trigger(rev, keda, target, metric_type)
-            issues += problems
-            if trigger is not None:
-                triggers.append(trigger)
-        if triggers:
-            sources[0] = A.METRIC
+    elif target is not None:
+        # Without a target autoscaler-keda makes no Prometheus trigger (extra triggers may stand
+        # alone). With one, the trigger is checked even when the metric type is already refused,
+        # so one run reports every problem (query, address, authentication) at once.
+        trigger, problems = _prometheus_trigger(rev, keda, target, metric_type or "AverageValue")
+        issues += problems
+        if trigger is not None and metric_type is not None:
+            triggers.append(trigger)
+    if triggers:
+        sources[0] = A.METRIC
 
-    extra, problems = _json_annotation(ann, A.EXTRA_TRIGGERS, S.TRIGGERS, list)
-    issues += problems
+    extra, extra_problems = _json_annotation(ann, A.EXTRA_TRIGGERS, S.TRIGGERS, list)
+    issues += extra_problems
     for item in extra or []:
         sources[len(triggers)] = A.EXTRA_TRIGGERS
         triggers.append(item)
-    if not triggers and not any(_is_error(i) for i in issues):
+    if not triggers and target is None and not extra_problems:
         has_extra = A.EXTRA_TRIGGERS.lookup(ann) is not None
         issues.append(
             _issue(

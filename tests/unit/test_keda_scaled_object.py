@@ -418,6 +418,15 @@ def test_no_trigger_at_all() -> None:
     assert error_ids(render({"metric": "memory"})) == {"KNS210"}
 
 
+def test_every_problem_of_a_prometheus_trigger_is_reported_at_once() -> None:
+    # A refused metric type does not hide the missing query or a bad address.
+    result = render(
+        {"metric": "m", "target": "5", "metric-type": "Utilization", "prometheus-address": "ftp://x"}
+    )
+    assert error_ids(result) == {"KNS201", "KNS203", "KNS206"}
+    assert result.manifest is None
+
+
 @pytest.mark.parametrize(
     ("modifiers", "fragment"),
     [
