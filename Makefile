@@ -41,7 +41,8 @@ test: lint deps
 
 ## bench: benchmarks (figures go into BENCHMARKS.md; nothing is asserted by the unit tests)
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	bash bench/install_deps.sh
+	$(BIN)/python -m bench all
 
 ## e2e: the real-control-plane suite (builds kube-apiserver & co. from Go modules, cached)
 e2e: $(STAMP)

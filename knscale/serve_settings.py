@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from knscale.settings import SettingsError
+from translator.model_values import is_dns1123_label
 from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
 
 CertMode = Literal["local", "files", "secret"]
@@ -24,14 +25,13 @@ DEFAULT_CERT_DIR = Path(".knscale/certs")
 EMBEDDED_HOST = "127.0.0.1"
 EMBEDDED_PORT = 8443
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_NAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+    r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*\Z"
 )
 
 
 def _check_label(value: str, what: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not is_dns1123_label(value):
         raise ValueError(f"{what} must be a DNS-1123 label (lower case letters, digits, '-', at most 63)")
     return value
 

@@ -7,7 +7,6 @@ rest of knscale's configuration.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
@@ -15,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.collectors.base import is_host_port
 from reconciler.leader import LeaseConfig
+from translator.model_values import is_dns1123_label, is_dns1123_subdomain
 from translator.values import SECOND, ParseError, RangeError, parse_duration, parse_http_url
 
 DEFAULT_LEASE_NAME = "knscale-reconciler"
 DEFAULT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
 
 
 def default_identity() -> str:
@@ -106,7 +104,7 @@ def parse_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = N
 
     ns_text = str(raw.get("namespace") or "all")
     namespace = None if ns_text == "all" else ns_text
-    if namespace is not None and not _DNS_LABEL.fullmatch(namespace):
+    if namespace is not None and not is_dns1123_label(namespace):
         problems.append(f"--namespace: {ns_text!r} is not a namespace name (or 'all')")
 
     interval = _seconds("--interval", raw.get("interval", "2s"), problems, minimum=0.1, maximum=3600)
@@ -118,10 +116,10 @@ def parse_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = N
 
     lease: LeaseConfig | None = None
     lease_name = str(raw.get("lease_name") or DEFAULT_LEASE_NAME)
-    if not _DNS_SUBDOMAIN.fullmatch(lease_name):
+    if not is_dns1123_subdomain(lease_name):
         problems.append(f"--lease-name: {lease_name!r} is not a valid object name")
     lease_ns = _lease_namespace(raw.get("lease_namespace"), env)
-    if not _DNS_LABEL.fullmatch(lease_ns):
+    if not is_dns1123_label(lease_ns):
         problems.append(f"--lease-namespace: {lease_ns!r} is not a namespace name")
     duration = _seconds(
         "--lease-duration", raw.get("lease_duration", "15s"), problems, minimum=1, maximum=3600
@@ -159,11 +157,10 @@ def parse_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = N
     overrides: dict[str, str] = {}
     for item in raw.get("pod_address_override") or []:
         pod, sep, addr = str(item).partition("=")
-        if not sep or not _DNS_SUBDOMAIN.fullmatch(pod):
+        if not sep or not is_dns1123_subdomain(pod):
             problems.append(f"--pod-address-override: {item!r} must be POD=HOST:PORT")
             continue
-        m = _HOST_PORT.fullmatch(addr)
-        if m is None or not 0 < int(m.group(2)) < 65536:
+        if not is_host_port(addr):
             problems.append(f"--pod-address-override: {item!r}: {addr!r} is not HOST:PORT")
             continue
         overrides[pod] = addr

@@ -291,16 +291,17 @@ class KpaScaler:
                 if (p.get("status") or {}).get("podIP")
             )
             with self._lock:
+                source = self._sources.choose(obj, settings)
                 target = self._targets.get(key)
                 if target is None:
-                    target = _Target(key, rkey, obj, settings, self._sources.choose(obj, settings))
+                    target = _Target(key, rkey, obj, settings, source)
                     self._targets[key] = target
                 if blocked and blocked != target.blocked:
                     self._recorder.event(obj, "Warning", "TranslationFailed", blocked)
                 target.blocked = blocked
                 target.workload = obj
                 target.settings = settings
-                target.source = self._sources.choose(obj, settings)
+                target.source = source
                 target.pods = infos
                 target.ready = len(ready)
                 self._store.ensure(rkey, settings, now)
@@ -360,24 +361,14 @@ class KpaScaler:
         kind, ns, name = target.key
         spec_replicas = (target.workload.get("spec") or {}).get("replicas")
         current = spec_replicas if isinstance(spec_replicas, int) else None
+        held = current if current is not None else 1  # what "keep the scale" reports as desired
         settings = target.settings
         if target.blocked is not None:
-            return self._record(
-                target,
-                None,
-                None,
-                current,
-                current if current is not None else 1,
-                "-",
-                "blocked",
-                target.blocked,
-            )
+            return self._record(target, None, None, current, held, "-", "blocked", target.blocked)
         conflict = self._conflicting_scaled_object(target)
         if conflict is not None:
             self._recorder.event(target.workload, "Warning", "ConflictingScaledObject", conflict)
-            return self._record(
-                target, None, None, current, current if current is not None else 1, "-", "blocked", conflict
-            )
+            return self._record(target, None, None, current, held, "-", "blocked", conflict)
         with self._lock:
             observation = self._store.observation(target.rkey, settings, target.ready, True, now)
             latest = self._store.latest(target.rkey)
@@ -397,16 +388,7 @@ class KpaScaler:
         self._metrics.actual_scale.labels(ns, name, kind).set(target.ready)
         if not decision.valid:
             self._metrics.metrics_missing.labels(ns, name).inc()
-            return self._record(
-                target,
-                None,
-                None,
-                current,
-                current if current is not None else 1,
-                mode,
-                "held",
-                outcome.reason,
-            )
+            return self._record(target, None, None, current, held, mode, "held", outcome.reason)
         if outcome.want >= 0:
             self._metrics.desired_scale.labels(ns, name, kind).set(outcome.want)
         stable, panic = decision.observed_stable, decision.observed_panic

@@ -4,6 +4,7 @@ an API wrapper that counts errors. No reconcile logic lives here.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import heapq
 import threading
@@ -63,15 +64,19 @@ class InstrumentedApi:
         self._api = api
         self._metrics = metrics
 
-    def _count(self, verb: str, res: Resource, exc: ApiError) -> None:
-        self._metrics.api_errors.labels(verb, str(res), str(exc.status)).inc()
+    @contextlib.contextmanager
+    def _counted(self, verb: str, res: Resource, *, uncounted: int | None = None) -> Iterator[None]:
+        """Count an `ApiError` raised inside (except one of status `uncounted`) and re-raise it."""
+        try:
+            yield
+        except ApiError as exc:
+            if exc.status != uncounted:
+                self._metrics.api_errors.labels(verb, str(res), str(exc.status)).inc()
+            raise
 
     def list(self, res: Resource, namespace: str | None, *, label_selector: str | None = None) -> ListResult:
-        try:
+        with self._counted("list", res):
             return self._api.list(res, namespace, label_selector=label_selector)
-        except ApiError as exc:
-            self._count("list", res, exc)
-            raise
 
     def watch(
         self,
@@ -82,7 +87,7 @@ class InstrumentedApi:
         timeout_seconds: int,
         label_selector: str | None = None,
     ) -> Iterator[WatchEvent]:
-        try:
+        with self._counted("watch", res):
             events = self._api.watch(
                 res,
                 namespace,
@@ -90,34 +95,21 @@ class InstrumentedApi:
                 timeout_seconds=timeout_seconds,
                 label_selector=label_selector,
             )
-        except ApiError as exc:
-            self._count("watch", res, exc)
-            raise
-        return self._counted(res, events)
+        return self._counted_events(res, events)
 
-    def _counted(self, res: Resource, events: Iterator[WatchEvent]) -> Iterator[WatchEvent]:
-        try:
+    def _counted_events(self, res: Resource, events: Iterator[WatchEvent]) -> Iterator[WatchEvent]:
+        with self._counted("watch", res):
             yield from events
-        except ApiError as exc:
-            self._count("watch", res, exc)
-            raise
 
     def get(
         self, res: Resource, namespace: str | None, name: str, *, subresource: str | None = None
     ) -> dict[str, Any]:
-        try:
+        with self._counted("get", res, uncounted=404):  # a miss is an answer, not an error
             return self._api.get(res, namespace, name, subresource=subresource)
-        except ApiError as exc:
-            if exc.status != 404:
-                self._count("get", res, exc)
-            raise
 
     def create(self, res: Resource, namespace: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
-        try:
+        with self._counted("create", res):
             return self._api.create(res, namespace, body)
-        except ApiError as exc:
-            self._count("create", res, exc)
-            raise
 
     def replace(
         self,
@@ -128,11 +120,8 @@ class InstrumentedApi:
         *,
         subresource: str | None = None,
     ) -> dict[str, Any]:
-        try:
+        with self._counted("replace", res):
             return self._api.replace(res, namespace, name, body, subresource=subresource)
-        except ApiError as exc:
-            self._count("replace", res, exc)
-            raise
 
     def patch(
         self,
@@ -144,13 +133,10 @@ class InstrumentedApi:
         patch_type: PatchType = "json",
         subresource: str | None = None,
     ) -> dict[str, Any]:
-        try:
+        with self._counted("patch", res):
             return self._api.patch(
                 res, namespace, name, patch, patch_type=patch_type, subresource=subresource
             )
-        except ApiError as exc:
-            self._count("patch", res, exc)
-            raise
 
     def close(self) -> None:
         self._api.close()

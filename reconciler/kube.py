@@ -91,14 +91,6 @@ SERVERLESSSERVICES = Resource(
 WORKLOADS: dict[str, Resource] = {"Deployment": DEPLOYMENTS, "StatefulSet": STATEFULSETS}
 
 
-def resource_for(api_version: str, kind: str) -> Resource | None:
-    """The known resource for an object reference (`apps/v1`, `Deployment`), if any."""
-    for res in (DEPLOYMENTS, STATEFULSETS, SCALEDOBJECTS, PODAUTOSCALERS, SERVERLESSSERVICES, HPAS, PODS):
-        if res.kind == kind and res.group == (api_version.split("/", 1)[0] if "/" in api_version else ""):
-            return res
-    return None
-
-
 # ---- errors -------------------------------------------------------------------------------
 
 

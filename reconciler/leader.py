@@ -124,10 +124,6 @@ class LeaderElector:
             and self._clock.monotonic() - self._renewed_at < self._cfg.renew_deadline
         )
 
-    def observed_holder(self) -> str:
-        with self._lock:
-            return self._observed.holder if self._observed else ""
-
     # -- one attempt --
 
     def try_acquire_or_renew(self) -> bool:

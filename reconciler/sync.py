@@ -135,11 +135,12 @@ class ScaledObjectSync:
         desired: dict[str, Any],
         result: SyncResult,
         *,
-        on_not_owned: Callable[[dict[str, Any]], None],
-        on_create_failed: Callable[[ApiError], None],
+        conds: PaConditions | None = None,
     ) -> dict[str, Any] | None:
         """Create `desired` or bring an owned object's spec to it. Returns the live object
-        (None in dry-run when it does not exist yet). Raises `_Stop` when the sync cannot go on."""
+        (None in dry-run when it does not exist yet). Raises `_Stop` when the sync cannot go on.
+        A failed create or a foreign owner becomes a Warning event on `owner` (and, for a PA,
+        its `conds`)."""
         ns, name = namespace_of(desired), name_of(desired)
         kind = desired.get("kind", res.kind)
         current = self._fresh(res, ns, name)
@@ -151,7 +152,11 @@ class ScaledObjectSync:
                 current = self._api.get(res, ns, name)
                 self._cache.remember(res, current)
             except ApiError as exc:
-                on_create_failed(exc)
+                if conds is not None:
+                    conds.mark_resource_failed_creation(kind, name)
+                self._recorder.event(
+                    owner, "Warning", "CreationFailed", f"Failed to create {kind} {name}: {exc}"
+                )
                 raise _Stop(self._retry_after, f"creating {kind} {ns}/{name} failed: {exc}") from None
             else:
                 result.actions.append(f"created {kind} {ns}/{name}")
@@ -161,7 +166,9 @@ class ScaledObjectSync:
                 self._recorder.event(owner, "Normal", f"{kind}Created", f"Created {kind} {name}")
                 return created
         if not is_controlled_by(current, owner):
-            on_not_owned(current)
+            if conds is not None:
+                conds.mark_resource_not_owned(kind, name)
+            self._recorder.event(owner, "Warning", f"{kind}NotOwned", _not_owned_text(kind, current, owner))
             raise _Stop(
                 None,
                 f"{kind} {ns}/{name} exists and is not controlled by {owner.get('kind')} {name_of(owner)}",
@@ -224,22 +231,7 @@ class ScaledObjectSync:
                 self._recorder.event(pa, "Warning", "TranslationFailed", text)
                 raise _Stop(None, text)
             desired = self._pin_identity(rendered.manifest, pa, name)
-
-            def not_owned(current: dict[str, Any]) -> None:
-                conds.mark_resource_not_owned("ScaledObject", name)
-                self._recorder.event(
-                    pa, "Warning", "ScaledObjectNotOwned", _not_owned_text("ScaledObject", current, pa)
-                )
-
-            def create_failed(exc: ApiError) -> None:
-                conds.mark_resource_failed_creation("ScaledObject", name)
-                self._recorder.event(
-                    pa, "Warning", "CreationFailed", f"Failed to create ScaledObject {name}: {exc}"
-                )
-
-            scaled_object = self._ensure(
-                SCALEDOBJECTS, pa, desired, result, on_not_owned=not_owned, on_create_failed=create_failed
-            )
+            scaled_object = self._ensure(SCALEDOBJECTS, pa, desired, result, conds=conds)
 
         hpa = self._cache.get(HPAS, ns, name)
         if hpa is None:
@@ -252,27 +244,7 @@ class ScaledObjectSync:
             raise _Stop(
                 None, f"HPA {ns}/{name} wants {desired_replicas} < minReplicaCount {min_count}; waiting"
             )
-
-        def sks_not_owned(current: dict[str, Any]) -> None:
-            conds.mark_resource_not_owned("ServerlessService", name)
-            self._recorder.event(
-                pa, "Warning", "ServerlessServiceNotOwned", _not_owned_text("ServerlessService", current, pa)
-            )
-
-        def sks_create_failed(exc: ApiError) -> None:
-            conds.mark_resource_failed_creation("ServerlessService", name)
-            self._recorder.event(
-                pa, "Warning", "CreationFailed", f"Failed to create ServerlessService {name}: {exc}"
-            )
-
-        sks = self._ensure(
-            SERVERLESSSERVICES,
-            pa,
-            desired_sks(pa),
-            result,
-            on_not_owned=sks_not_owned,
-            on_create_failed=sks_create_failed,
-        )
+        sks = self._ensure(SERVERLESSSERVICES, pa, desired_sks(pa), result, conds=conds)
         sks_status = (sks or {}).get("status") or {}
         status["metricsServiceName"] = sks_status.get("privateServiceName", "")
         status["serviceName"] = sks_status.get("serviceName", "")
@@ -347,29 +319,8 @@ class ScaledObjectSync:
             "kind": kind,
             "name": name,
         }
-
-        def not_owned(current: dict[str, Any]) -> None:
-            self._recorder.event(
-                workload,
-                "Warning",
-                "ScaledObjectNotOwned",
-                _not_owned_text("ScaledObject", current, workload),
-            )
-
-        def create_failed(exc: ApiError) -> None:
-            self._recorder.event(
-                workload, "Warning", "CreationFailed", f"Failed to create ScaledObject {name}: {exc}"
-            )
-
         try:
-            self._ensure(
-                SCALEDOBJECTS,
-                workload,
-                desired,
-                result,
-                on_not_owned=not_owned,
-                on_create_failed=create_failed,
-            )
+            self._ensure(SCALEDOBJECTS, workload, desired, result)
         except _Stop as stop:
             result.requeue_after = stop.requeue_after
             result.problem = stop.problem

@@ -16,12 +16,10 @@ from typing import Any
 
 from translator import annotations as ann
 from translator.autoscaler_config import HPA_CLASS, KPA_CLASS, AutoscalerConfig, KedaConfig
+from translator.documents import SERVING_GROUP, has_revision_label
 from translator.values import ParseError, parse_bool
 
 __all__ = ["HPA_CLASS", "KPA_CLASS"]
-
-SERVING_GROUP = "serving.knative.dev"
-REVISION_LABEL = "serving.knative.dev/revision"
 
 READY = "Ready"
 ACTIVE = "Active"
@@ -70,8 +68,7 @@ def is_revision_controlled(obj: Mapping[str, Any]) -> bool:
         api_version = str(ref.get("apiVersion") or "")
         if ref.get("kind") == "Revision" and api_version.split("/", 1)[0] == SERVING_GROUP:
             return True
-    labels = meta(obj).get("labels")
-    return isinstance(labels, Mapping) and REVISION_LABEL in labels
+    return has_revision_label(meta(obj).get("labels"))
 
 
 def controller_ref(owner: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from translator import model_keys, values
 from translator.autoscaler_config import HPA_CLASS, KPA_CLASS
 
 AUTOSCALING_PREFIX = "autoscaling.knative.dev/"
 SERVING_PREFIX = "serving.knative.dev/"
-KNSCALE_PREFIX = "knscale.dev/"
+KNSCALE_PREFIX = model_keys.PREFIX
+
+T = TypeVar("T")
 
 
 class ValueType(StrEnum):
@@ -504,35 +506,27 @@ def _text(annotations: Mapping[str, Any], annotation: Annotation) -> str | None:
     return found[1]
 
 
-def read_int32(annotations: Mapping[str, Any], annotation: Annotation) -> int | None:
+def _parsed(annotations: Mapping[str, Any], annotation: Annotation, parse: Callable[[str], T]) -> T | None:
     text = _text(annotations, annotation)
     if text is None:
         return None
     try:
-        return values.parse_int(text, 32)
+        return parse(text)
     except ValueError:
         return None
+
+
+def read_int32(annotations: Mapping[str, Any], annotation: Annotation) -> int | None:
+    return _parsed(annotations, annotation, lambda text: values.parse_int(text, 32))
 
 
 def read_float(annotations: Mapping[str, Any], annotation: Annotation) -> float | None:
-    text = _text(annotations, annotation)
-    if text is None:
-        return None
-    try:
-        number = values.parse_float(text)
-    except ValueError:
-        return None
-    return None if math.isnan(number) or math.isinf(number) else number
+    number = _parsed(annotations, annotation, values.parse_float)
+    return None if number is None or math.isnan(number) or math.isinf(number) else number
 
 
 def read_seconds(annotations: Mapping[str, Any], annotation: Annotation) -> float | None:
-    text = _text(annotations, annotation)
-    if text is None:
-        return None
-    try:
-        return values.parse_duration(text) / values.SECOND
-    except ValueError:
-        return None
+    return _parsed(annotations, annotation, lambda text: values.parse_duration(text) / values.SECOND)
 
 
 def read_string(annotations: Mapping[str, Any], annotation: Annotation) -> str | None:

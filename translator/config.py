@@ -17,7 +17,7 @@ from translator.model_values import has_dotdot_segment, is_image_reference, is_q
 
 # knscale sets these on the downloader itself; configuration may not override them.
 RESERVED_ENV = frozenset({"MODEL_URI", "MODEL_BUCKET", "MODEL_PATH", "MODEL_DIR", "HOME"})
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class _Strict(BaseModel):

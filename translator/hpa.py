@@ -81,15 +81,7 @@ def render_hpa(rev: HpaRevision, autoscaler: AutoscalerConfig) -> Rendered:
         )
 
     lo, hi = scale_bounds(rev, autoscaler)
-    meta: dict[str, Any] = {"name": rev.name}
-    if rev.namespace:
-        meta["namespace"] = rev.namespace
-    if rev.labels:
-        meta["labels"] = dict(rev.labels)
-    if rev.annotations:
-        meta["annotations"] = dict(rev.annotations)
-    if rev.owner is not None:
-        meta["ownerReferences"] = [rev.owner.to_dict()]
+    meta = rev.object_meta()
     spec: dict[str, Any] = {
         "scaleTargetRef": rev.target.to_dict(),
         # The API server refuses min > max; Knative pins such a revision at max (see KNS120).

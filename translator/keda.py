@@ -119,6 +119,19 @@ class HpaRevision:
     # The pod template's containers when known (lint of a ksvc/Deployment); None for a bare PA.
     containers: Sequence[Any] | None = None
 
+    def object_meta(self) -> dict[str, Any]:
+        """metadata of what is rendered for it: its name, namespace, labels, annotations and owner."""
+        meta: dict[str, Any] = {"name": self.name}
+        if self.namespace:
+            meta["namespace"] = self.namespace
+        if self.labels:
+            meta["labels"] = dict(self.labels)
+        if self.annotations:
+            meta["annotations"] = dict(self.annotations)
+        if self.owner is not None:
+            meta["ownerReferences"] = [self.owner.to_dict()]
+        return meta
+
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
@@ -329,15 +342,7 @@ def should_auto_create(ann: Mapping[str, Any], keda: KedaConfig) -> bool:
 
 
 def _identity(rev: HpaRevision, spec: dict[str, Any], max_replicas: int) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": rev.name}
-    if rev.namespace:
-        meta["namespace"] = rev.namespace
-    if rev.labels:
-        meta["labels"] = dict(rev.labels)
-    if rev.annotations:
-        meta["annotations"] = dict(rev.annotations)
-    if rev.owner is not None:
-        meta["ownerReferences"] = [rev.owner.to_dict()]
+    meta = rev.object_meta()
     target = dict(spec.get("scaleTargetRef") or {})
     target.update(rev.target.to_dict())
     spec["scaleTargetRef"] = target

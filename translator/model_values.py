@@ -11,10 +11,11 @@ import re
 # Kubernetes resource.Quantity, non-negative: a decimal number with an optional binary (Ki…Ei),
 # decimal (m, k, M…E) or exponent (e3, E-2) suffix. Mirrors the apiserver's grammar closely
 # enough that anything accepted here is accepted there.
-_QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?\d+)?$")
+_QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?\d+)?\Z")
 
-# RFC 1123 subdomain: Secret and PersistentVolumeClaim names.
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# RFC 1123 label: namespaces. RFC 1123 subdomain: Secret, PersistentVolumeClaim and most object names.
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 
 # An OCI image reference as the kubelet accepts it: [registry[:port]/]path[:tag][@digest].
 # Lower-case path components separated by '.', '_', '__' or '-'; no whitespace.
@@ -23,7 +24,7 @@ _IMAGE_REFERENCE = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?)/)?"
     r"(?P<path>[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}))?$"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}))?\Z"
 )
 
 # Where a model mount would shadow what the container runtime or the kubelet provides: nothing may
@@ -34,6 +35,10 @@ RESERVED_MOUNT_DIRS: tuple[str, ...] = ("/etc",)
 
 def is_quantity(value: str) -> bool:
     return bool(_QUANTITY.match(value))
+
+
+def is_dns1123_label(value: str) -> bool:
+    return _DNS1123_LABEL.fullmatch(value) is not None
 
 
 def is_dns1123_subdomain(value: str) -> bool:

@@ -21,6 +21,7 @@ from translator.injection import plan_injection
 from translator.rules import RULES
 from translator.validate import object_ref, validate_object
 from webhook.patch import encode_patch, plan_ops
+from webhook.registration import MIRROR_POD_ANNOTATION
 
 log = logging.getLogger("knscale.webhook")
 
@@ -34,7 +35,6 @@ VERSIONS = (V1, V1BETA1)
 WARNING_MAX_CHARS = 120
 WARNINGS_MAX_TOTAL = 4096
 DENIAL_MAX_CHARS = 16 * 1024
-MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
 
 Outcome = Literal["allowed", "patched", "denied", "error"]
 

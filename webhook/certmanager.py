@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from certs.files import CertPaths, write_bundle
+from certs.files import CA_CERT, CA_KEY, TLS_CERT, TLS_KEY, CertPaths, write_bundle
 from certs.pki import (
     LEAF_RENEW_BEFORE,
     LEAF_VALIDITY,
@@ -47,10 +47,7 @@ log = logging.getLogger("knscale.certmanager")
 
 DEFAULT_SECRET_NAME = SECRET_NAME
 SECRET_TYPE = "kubernetes.io/tls"
-KEY_CA_CERT = "ca.crt"
-KEY_CA_KEY = "ca.key"
-KEY_CERT = "tls.crt"
-KEY_KEY = "tls.key"
+# Its data keys are certs.files' file names (CA_CERT, TLS_CERT, …): mounted, it is a certificate directory.
 _ATTEMPTS = 5
 
 SecretAction = Literal["kept", "created", "renewed", "regenerated"]
@@ -102,17 +99,17 @@ def bundle_from_secret(secret: Mapping[str, Any]) -> CertBundle:
         except (binascii.Error, ValueError):
             raise SecretError(f"key {key!r} is not base64") from None
 
-    ca_cert = field_bytes(KEY_CA_CERT)
-    cert = field_bytes(KEY_CERT)
-    key = field_bytes(KEY_KEY)
+    ca_cert = field_bytes(CA_CERT)
+    cert = field_bytes(TLS_CERT)
+    key = field_bytes(TLS_KEY)
     assert ca_cert is not None and cert is not None and key is not None
-    return CertBundle(ca_cert, field_bytes(KEY_CA_KEY, required=False), cert, key)
+    return CertBundle(ca_cert, field_bytes(CA_KEY, required=False), cert, key)
 
 
 def secret_data(bundle: CertBundle) -> dict[str, str]:
-    values = {KEY_CA_CERT: bundle.ca_cert_pem, KEY_CERT: bundle.cert_pem, KEY_KEY: bundle.key_pem}
+    values = {CA_CERT: bundle.ca_cert_pem, TLS_CERT: bundle.cert_pem, TLS_KEY: bundle.key_pem}
     if bundle.ca_key_pem is not None:
-        values[KEY_CA_KEY] = bundle.ca_key_pem
+        values[CA_KEY] = bundle.ca_key_pem
     return {k: base64.b64encode(v).decode("ascii") for k, v in sorted(values.items())}
 
 

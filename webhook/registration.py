@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from translator import model_keys
+from translator.annotations import AUTOSCALING_PREFIX
+
 DEFAULT_NAMESPACE = "knscale-system"
 DEFAULT_SERVICE = "knscale-webhook"
 CONFIGURATION_NAME = "knscale-webhook"  # the same name for both kinds; RBAC names it once
@@ -37,17 +40,12 @@ OPT_OUT_VALUE = "disabled"
 SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-node-lease", "kube-public", "kube-system")
 
 # Keys that ask for model injection (design.md, "Model keys").
-INJECT_KEYS: tuple[str, ...] = ("injectModelInitContainer", "knscale.dev/inject-model")
+INJECT_KEYS: tuple[str, ...] = (model_keys.BARE_INJECT, model_keys.INJECT)
 # Unprefixed model keys users already write; every canonical key lives under knscale.dev/.
-BARE_MODEL_KEYS: tuple[str, ...] = (
-    "initContainerImage",
-    "injectModelInitContainer",
-    "modelBucket",
-    "modelPath",
-)
+BARE_MODEL_KEYS: tuple[str, ...] = tuple(sorted(model_keys.LEGACY_KEYS))
 # Prefixes of keys /validate judges: knscale's own and Knative's autoscaling keys (which
 # include autoscaler-keda's extension keys).
-JUDGED_PREFIXES: tuple[str, ...] = ("autoscaling.knative.dev/", "knscale.dev/")
+JUDGED_PREFIXES: tuple[str, ...] = (AUTOSCALING_PREFIX, model_keys.PREFIX)
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
 
 WebhookKind = Literal["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]

@@ -221,15 +221,13 @@ def _prepare_local(settings: ServeSettings) -> PeriodicJob:
         local=True,
     )
     paths = CertPaths(settings.cert_dir)
-    result = ensure_local_certs(paths, names, _now())
-    if result.action != "kept":
-        log.info("certificates in %s %s: %s", paths.directory, result.action, "; ".join(result.reasons))
 
     def renew() -> None:
         outcome = ensure_local_certs(paths, names, _now())
         if outcome.action != "kept":
             log.info("certificates in %s %s: %s", paths.directory, outcome.action, "; ".join(outcome.reasons))
 
+    renew()  # before serving: the server loads the pair at start
     return PeriodicJob("local certificate renewal", settings.cert_check_interval, renew)
 
 

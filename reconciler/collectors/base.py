@@ -13,13 +13,19 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from reconciler.windows import StatTotals
+from translator.model_values import is_dns1123_label, is_dns1123_subdomain
 
 CollectionStatus = Literal["ok", "empty", "missing"]
 """ok: totals measured; empty: nothing to measure (no ready pods — Knative records nothing, not an
 error); missing: the source failed or returned garbage (``reason`` says why)."""
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
+
+
+def is_host_port(text: str) -> bool:
+    """`host:port` or `[ipv6]:port` with a port in 1..65535 (a pod address override)."""
+    m = _HOST_PORT.fullmatch(text)
+    return m is not None and 0 < int(m.group(2)) < 65536
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -30,9 +36,9 @@ class RevisionKey:
     name: str
 
     def __post_init__(self) -> None:
-        if not _DNS_LABEL.fullmatch(self.namespace):
+        if not is_dns1123_label(self.namespace):
             raise ValueError(f"namespace {self.namespace!r} is not a DNS-1123 label")
-        if not _DNS_SUBDOMAIN.fullmatch(self.name):
+        if not is_dns1123_subdomain(self.name):
             raise ValueError(f"name {self.name!r} is not a DNS-1123 subdomain")
 
     def __str__(self) -> str:

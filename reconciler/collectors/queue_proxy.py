@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-import re
 from collections.abc import Mapping
 
 import httpx
 
-from reconciler.collectors.base import Collection, CollectTarget, PodInfo, check_value, missing
+from reconciler.collectors.base import Collection, CollectTarget, PodInfo, check_value, is_host_port, missing
 from reconciler.collectors.sampling import (
     extrapolate,
     population_mean_sample_size,
@@ -34,7 +33,6 @@ from reconciler.windows import StatTotals
 PROTOBUF_MIME = "application/protobuf"
 QUEUE_METRICS_PORT = 9090  # Knative's AutoscalingQueueMetricsPort
 MAX_STAT_BYTES = 6 * 10 + 256 + 20  # Knative reads at most this much of a Stat body
-_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
 
 
 class ScrapeError(Exception):
@@ -44,8 +42,7 @@ class ScrapeError(Exception):
 def _pod_address(pod: PodInfo, port: int, overrides: Mapping[str, str]) -> str:
     override = overrides.get(pod.name)
     if override is not None:
-        m = _HOST_PORT.fullmatch(override)
-        if not m or not 0 < int(m.group(2)) < 65536:
+        if not is_host_port(override):
             raise ScrapeError(f"address override {override!r} is not host:port")
         return override
     try:

@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from tls_helpers import handshake
 
 from certs.files import CertPaths, ensure_local_certs, read_bundle, write_atomic, write_bundle
 from certs.pki import (
@@ -112,27 +113,9 @@ def test_a_real_tls_handshake_verifies_against_the_ca_for_every_name(tmp_path: P
     server.load_cert_chain(paths.cert, paths.key)
     client = ssl.create_default_context(cafile=str(paths.ca_cert))
     for name in [*NAMES.dns_names, *NAMES.ip_addresses]:
-        _handshake(client, server, name)
+        handshake(client, server, name)
     with pytest.raises(ssl.SSLCertVerificationError, match=r"mismatch|doesn't match"):
-        _handshake(client, server, "other-service.default.svc")
-
-
-def _handshake(client: ssl.SSLContext, server: ssl.SSLContext, name: str) -> None:
-    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    c = client.wrap_bio(c_in, c_out, server_hostname=name)
-    s = server.wrap_bio(s_in, s_out, server_side=True)
-    for _ in range(10):
-        done = 0
-        for side, out, peer_in in ((c, c_out, s_in), (s, s_out, c_in)):
-            try:
-                side.do_handshake()
-                done += 1
-            except ssl.SSLWantReadError:
-                pass
-            peer_in.write(out.read())
-        if done == 2:
-            return
-    raise AssertionError("handshake did not finish")
+        handshake(client, server, "other-service.default.svc")
 
 
 # --- assess -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from tls_helpers import handshake, new_bios, pump
 
 from certs.files import CertPaths, write_atomic, write_bundle
 from certs.pki import CertBundle, new_bundle, renew_leaf, subject_names
@@ -29,28 +30,9 @@ def _client(ca: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca))
 
 
-def _pump(client: ssl.SSLObject, server: ssl.SSLObject, bios: tuple[ssl.MemoryBIO, ...]) -> None:
-    c_in, c_out, s_in, s_out = bios
-    for _ in range(10):
-        done = 0
-        for side, out, peer_in in ((client, c_out, s_in), (server, s_out, c_in)):
-            try:
-                side.do_handshake()
-                done += 1
-            except ssl.SSLWantReadError:
-                pass
-            peer_in.write(out.read())
-        if done == 2:
-            return
-    raise AssertionError("handshake did not finish")
-
-
 def _served_cert(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext) -> bytes:
     """DER of the certificate the server presents to a new connection."""
-    bios = (ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO())
-    client = client_ctx.wrap_bio(bios[0], bios[1], server_hostname="knscale-webhook.knscale-system.svc")
-    server = server_ctx.wrap_bio(bios[2], bios[3], server_side=True)
-    _pump(client, server, bios)
+    client = handshake(client_ctx, server_ctx, "knscale-webhook.knscale-system.svc")
     der = client.getpeercert(binary_form=True)
     assert der is not None
     return der
@@ -94,7 +76,7 @@ def test_rotation_reaches_new_handshakes_only(certdir: tuple[CertPaths, CertBund
     assert not cert.reload_if_changed()  # nothing changed yet
 
     # A connection accepted before the rotation (its server-side SSL object already exists).
-    bios = (ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO())
+    bios = new_bios()
     early_server = cert.context.wrap_bio(bios[2], bios[3], server_side=True)
 
     renewed = renew_leaf(bundle, NAMES, _now())
@@ -104,7 +86,7 @@ def test_rotation_reaches_new_handshakes_only(certdir: tuple[CertPaths, CertBund
 
     assert _served_cert(client, cert.context) == _der(renewed.cert_pem)
     early_client = client.wrap_bio(bios[0], bios[1], server_hostname="localhost")
-    _pump(early_client, early_server, bios)
+    pump(early_client, early_server, bios)
     assert early_client.getpeercert(binary_form=True) == _der(bundle.cert_pem)
 
 

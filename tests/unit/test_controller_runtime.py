@@ -6,12 +6,13 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
 from fakes.kube import FakeKube, workload
 
 from reconciler.controller_clock import FakeClock
 from reconciler.controller_events import EventRecorder
-from reconciler.controller_runtime import WorkQueue
-from reconciler.kube import DEPLOYMENTS, EVENTS
+from reconciler.controller_runtime import InstrumentedApi, WorkQueue
+from reconciler.kube import DEPLOYMENTS, EVENTS, ApiError
 from reconciler.kube_informer import Backoff, Informer
 from reconciler.metrics_server import MetricsServer, ReconcilerMetrics
 
@@ -157,3 +158,31 @@ def test_metrics_endpoint_serves_prometheus_text_and_probes() -> None:
             assert 'name="web"' not in resp.read().decode()
     finally:
         server.stop()
+
+
+def test_instrumented_api_counts_failed_calls_but_not_a_get_miss() -> None:
+    fake, metrics = FakeKube(), ReconcilerMetrics()
+    api = InstrumentedApi(fake, metrics)
+
+    def count(verb: str, code: str) -> float | None:
+        labels = {"verb": verb, "resource": "deployments.apps", "code": code}
+        return metrics.registry.get_sample_value("knscale_reconciler_api_errors_total", labels)
+
+    with pytest.raises(ApiError):
+        api.get(DEPLOYMENTS, "default", "absent")
+    assert count("get", "404") is None
+    fake.fail_next("get", DEPLOYMENTS, status=500)
+    with pytest.raises(ApiError):
+        api.get(DEPLOYMENTS, "default", "absent")
+    assert count("get", "500") == 1.0
+    for verb, call in (
+        ("list", lambda: api.list(DEPLOYMENTS, None)),
+        ("watch", lambda: api.watch(DEPLOYMENTS, None, resource_version="0", timeout_seconds=1)),
+        ("create", lambda: api.create(DEPLOYMENTS, "default", workload("a"))),
+        ("replace", lambda: api.replace(DEPLOYMENTS, "default", "a", workload("a"))),
+        ("patch", lambda: api.patch(DEPLOYMENTS, "default", "a", [])),
+    ):
+        fake.fail_next(verb, DEPLOYMENTS, status=503)
+        with pytest.raises(ApiError):
+            call()
+        assert count(verb, "503") == 1.0, verb

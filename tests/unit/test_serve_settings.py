@@ -35,6 +35,14 @@ def test_namespace_from_environment_unless_given() -> None:
     assert build_serve_settings({"namespace": "dev"}, {"KNSCALE_NAMESPACE": "ops"}).namespace == "dev"
 
 
+@pytest.mark.parametrize(
+    "given", [{"namespace": "ops\n"}, {"service_name": "hook\n"}, {"dns_names": ("a.example\n",)}]
+)
+def test_a_trailing_newline_is_not_a_valid_name(given: dict[str, object]) -> None:
+    with pytest.raises(SettingsError):
+        build_serve_settings(given)
+
+
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as exc:
         build_serve_settings(

@@ -3,9 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from knscale.settings import SettingsError, load_config
-from translator.config import KnscaleConfig
+from translator.config import InjectionConfig, KnscaleConfig
 
 
 def test_defaults_load_without_file() -> None:
@@ -31,3 +32,16 @@ def test_not_a_mapping_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"env": {"HTTP_PROXY\n": "x"}},
+        {"model_size_limit": "1Gi\n"},
+        {"default_image": "busybox\n"},
+    ],
+)
+def test_a_trailing_newline_does_not_pass_the_injection_settings(given: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        InjectionConfig.model_validate(given)

@@ -168,6 +168,43 @@ def test_a_foreign_scaled_object_is_never_overwritten() -> None:
     assert fake.obj(SERVERLESSSERVICES, "default", PA) is None  # the sync stops there
 
 
+def test_a_foreign_serverless_service_is_reported_on_the_pa() -> None:
+    fake, clock = FakeKube(), FakeClock()
+    fake.seed(SERVERLESSSERVICES, {"metadata": {"name": PA, "namespace": "default"}, "spec": {}})
+    fake.seed(PODAUTOSCALERS, pod_autoscaler(PA))
+    fake.seed(HPAS, hpa(PA))
+    ctrl = build_controller(fake, clock)
+    settle(ctrl, clock)
+    assert fake.writes(SERVERLESSSERVICES) == []
+    assert conditions(fake)["Active"] == ("False", "NotOwned")
+    event = next(e for e in fake.objects(EVENTS) if e["reason"] == "ServerlessServiceNotOwned")
+    assert event["type"] == "Warning" and "ServerlessService hello-00001 already exists" in event["message"]
+
+
+def test_a_failed_scaled_object_create_is_reported_on_the_pa() -> None:
+    fake, clock = FakeKube(), FakeClock()
+    fake.fail_next("create", SCALEDOBJECTS, status=422, reason="Invalid", times=100)
+    fake.seed(PODAUTOSCALERS, pod_autoscaler(PA))
+    ctrl = build_controller(fake, clock)
+    settle(ctrl, clock)
+    assert fake.obj(SCALEDOBJECTS, "default", PA) is None
+    assert conditions(fake)["Active"] == ("False", "FailedCreate")
+    event = next(e for e in fake.objects(EVENTS) if e["reason"] == "CreationFailed")
+    assert event["type"] == "Warning"
+    assert event["message"].startswith(f"Failed to create ScaledObject {PA}: 422 Invalid")
+
+
+def test_a_failed_scaled_object_create_is_reported_on_the_workload() -> None:
+    fake, clock = FakeKube(), FakeClock()
+    fake.fail_next("create", SCALEDOBJECTS, status=422, reason="Invalid", times=100)
+    fake.seed(DEPLOYMENTS, workload("api", annotations={CLASS_KEY: HPA}))
+    ctrl = build_controller(fake, clock)
+    settle(ctrl, clock)
+    event = next(e for e in fake.objects(EVENTS) if e["reason"] == "CreationFailed")
+    assert event["involvedObject"]["kind"] == "Deployment"
+    assert event["message"].startswith("Failed to create ScaledObject api: 422 Invalid")
+
+
 def test_auto_create_false_leaves_scaled_objects_to_the_user() -> None:
     pa = pod_autoscaler(PA, annotations={AUTO_CREATE: "false"})
     fake, clock, ctrl = make(pa)
