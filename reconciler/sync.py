@@ -211,6 +211,11 @@ class ScaledObjectSync:
             result.problem = f"API error: {exc}"
         status["conditions"] = conds.to_list()
         status["observedGeneration"] = meta(pa).get("generation")
+        # Knative's CRD schema requires both names in every status write (its Go type always
+        # sends them, empty until the ServerlessService exists); without them the API server
+        # refuses the write with 422 and conditions such as TranslationFailed are never stored.
+        status.setdefault("serviceName", "")
+        status.setdefault("metricsServiceName", "")
         self._write_pa_status(pa, status, result)
         return result
 
@@ -289,6 +294,9 @@ class ScaledObjectSync:
             result.requeue_after = CONFLICT_RETRY
             return
         except ApiError as exc:
+            # Logged on its own: the result may already carry the reason the sync stopped, and
+            # a refused status write must not hide behind it.
+            log.error("PodAutoscaler %s/%s: status update failed: %s", ns, name, exc)
             result.requeue_after = self._retry_after
             result.problem = result.problem or f"status update failed: {exc}"
             return

@@ -40,6 +40,7 @@ from reconciler.kube import (
     error_from_status,
 )
 
+REQUIRED_PA_STATUS = ("serviceName", "metricsServiceName")
 SCALABLE = {DEPLOYMENTS.plural, STATEFULSETS.plural}
 Key = tuple[str, str, str]  # (resource "plural.group", namespace, name)
 
@@ -325,7 +326,17 @@ class FakeKube:
             self._store(res, key, obj, "MODIFIED")
             return self._scale_of(obj)
         if subresource == "status":
-            obj["status"] = copy.deepcopy(new_sub.get("status"))
+            status = new_sub.get("status")
+            if res.plural == "podautoscalers":
+                # As Knative's CRD schema (podautoscalers.autoscaling.internal.knative.dev)
+                # does: both names are required in every status the API server stores.
+                missing = [f for f in REQUIRED_PA_STATUS if f not in (status or {})]
+                if missing:
+                    raise error_from_status(
+                        422,
+                        {"reason": "Invalid", "message": f"status.{missing[0]}: Required value"},
+                    )
+            obj["status"] = copy.deepcopy(status)
             return self._store(res, key, obj, "MODIFIED")
         if subresource is not None:
             raise NotFound(404, "NotFound", f"unknown subresource {subresource}")
