@@ -47,6 +47,7 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     "deployment-controller",
     "replicaset-controller",
+    "statefulset-controller",  # scenario 5: StatefulSet pods have predictable names (web-0, web-1, ...)
 )
 WORKLOAD_COMPONENTS = frozenset({"kube-controller-manager", "kube-scheduler", "kwok"})
 STARTUP_TIMEOUT_S = 120.0  # a loaded 2-core machine: apiserver readiness took ~10 s idle (docs/testing.md)
