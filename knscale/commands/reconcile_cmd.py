@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from knscale.settings import SettingsError, load_config
+from knscale.config_watch import ConfigSource
+from knscale.settings import SettingsError
 
 
 def register(subparsers: Any) -> None:
@@ -95,15 +96,19 @@ def run(args: argparse.Namespace) -> int:
         problems += exc.problems
     config = None
     try:
-        config = load_config(args.config, dict(os.environ))
+        config = ConfigSource(args.config, os.environ)
     except SettingsError as exc:
         problems.append(str(exc).strip())
     if problems or settings is None or config is None:
         raise SettingsError("\n".join(f"  {p.strip()}" for p in problems))
-    return _serve(settings, config)
+    config.start()  # the mounted ConfigMap is re-read when it changes
+    try:
+        return _serve(settings, config)
+    finally:
+        config.stop()
 
 
-def _serve(settings: Any, config: Any) -> int:
+def _serve(settings: Any, config: ConfigSource) -> int:
     from reconciler.collectors import FileCollector, PrometheusCollector, QueueProxyCollector
     from reconciler.controller import Controller, ControllerOptions
     from reconciler.controller_kpa import MetricSources
@@ -149,7 +154,7 @@ def _serve(settings: Any, config: Any) -> int:
     def out(line: str) -> None:
         print(line, flush=True)
 
-    controller = Controller(api, options, config=lambda: config, sources=sources, metrics=metrics, out=out)
+    controller = Controller(api, options, config=config.current, sources=sources, metrics=metrics, out=out)
     server = None
     if settings.metrics_port:
         try:
