@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench all
 
 ## e2e: the real-control-plane suite (builds kube-apiserver & co. from Go modules, cached)
-e2e: $(STAMP)
+e2e: $(STAMP) deps
 	bash tests/e2e/build.sh
 	$(BIN)/pytest -q -p no:cacheprovider tests/e2e --override-ini="addopts=--strict-markers -ra"
 
