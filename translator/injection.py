@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
-from translator.config import KnscaleConfig
+from translator.config import InjectionConfig, KnscaleConfig
 from translator.findings import Finding, ObjectRef
 from translator.model_keys import ALL_KEYS, INJECTED, MOUNT_PATH, ModelRequest, read_model_request
 from translator.model_values import normalize_path
@@ -63,12 +63,70 @@ class InjectionPlan:
     pod_security_context: Mapping[str, Any]
 
 
+def _is_map(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # Admission objects are plain dicts: test for dict first, the (slow) ABC check only for others.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """What every plan takes from the configuration alone, worked out once per configuration.
+
+    Only immutable values (strings, ints, tuples, frozensets): the dicts and lists of a plan are
+    built fresh for each pod, so a caller that edits one plan (or the pod a patch was applied
+    to) can never change the next one.
+    """
+
+    skipped: frozenset[str]  # containers that never get the model mount
+    system_namespaces: frozenset[str]
+    pull_policy: str
+    fixed_env: tuple[tuple[str, str], ...]  # HOME, then injection.env, after the MODEL_* vars
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+    run_as_user: int
+    run_as_group: int
+    home_dir: str
+    scratch_size_limit: str
+    fs_group: int
+
+
+# One configuration serves a process; keyed by identity because the config is frozen but not
+# hashable (its `env` is a dict). A one-entry cache: another configuration just recomputes.
+_fixed_cache: tuple[InjectionConfig, _Fixed] | None = None
+
+
+def _fixed(cfg: InjectionConfig) -> _Fixed:
+    global _fixed_cache
+    cached = _fixed_cache
+    if cached is not None and cached[0] is cfg:
+        return cached[1]
+    fixed = _Fixed(
+        skipped=ALWAYS_SKIPPED_CONTAINERS.union(cfg.skip_containers),
+        system_namespaces=frozenset(cfg.system_namespaces),
+        pull_policy=cfg.image_pull_policy,
+        fixed_env=(("HOME", cfg.home_dir), *cfg.env.items()),
+        cpu_request=cfg.cpu_request,
+        memory_request=cfg.memory_request,
+        cpu_limit=cfg.cpu_limit,
+        memory_limit=cfg.memory_limit,
+        run_as_user=cfg.run_as_user,
+        run_as_group=cfg.run_as_group,
+        home_dir=cfg.home_dir,
+        scratch_size_limit=cfg.scratch_size_limit,
+        fs_group=cfg.fs_group,
+    )
+    _fixed_cache = (cfg, fixed)
+    return fixed
 
 
 def pod_ref(pod: Mapping[str, Any], namespace: str | None) -> ObjectRef:
@@ -84,22 +142,25 @@ def plan_injection(
     annotations = _mapping(_mapping(pod.get("metadata")).get("annotations"))
     if ALL_KEYS.isdisjoint(annotations) or INJECTED in annotations:
         return None, []
+    cfg = config.injection
     ref = pod_ref(pod, namespace)
-    request, findings = read_model_request(
-        annotations, ref=ref, path=POD_ANNOTATIONS, config=config.injection
-    )
+    request, findings = read_model_request(annotations, ref=ref, path=POD_ANNOTATIONS, config=cfg)
     if request is None:
         return None, findings
-    findings += _namespace_findings(namespace, ref, POD_ANNOTATIONS, config)
+    fixed = _fixed(cfg)
+    if namespace is not None and namespace in fixed.system_namespaces:
+        findings += _namespace_findings(namespace, ref, POD_ANNOTATIONS, config)
     spec = pod.get("spec")
     structural = _spec_shape_findings(spec, ref, POD_ANNOTATIONS, "spec")
     if structural:
         return None, findings + structural
-    assert isinstance(spec, Mapping)
-    findings += _spec_findings(spec, request, ref, POD_ANNOTATIONS, "spec", config)
-    if any(f.is_error for f in findings):
-        return None, findings
-    return _build_plan(spec, request, config), findings
+    assert _is_map(spec)
+    apps = _app_containers(spec, fixed.skipped)
+    findings += _spec_findings(spec, apps, request, ref, POD_ANNOTATIONS, "spec")
+    for f in findings:
+        if f.is_error:
+            return None, findings
+    return _build_plan(spec, apps, request, fixed), findings
 
 
 def model_findings(
@@ -121,7 +182,8 @@ def model_findings(
     for part in spec_path.split("."):
         spec = _mapping(spec).get(part)
     if isinstance(spec, Mapping) and isinstance(spec.get("containers"), list):
-        findings += _spec_findings(spec, request, ref, site.path, spec_path, config)
+        apps = _app_containers(spec, _fixed(config.injection).skipped)
+        findings += _spec_findings(spec, apps, request, ref, site.path, spec_path)
     return findings
 
 
@@ -169,47 +231,53 @@ def _namespace_findings(
 def _spec_shape_findings(spec: Any, ref: ObjectRef, path: str, spec_path: str) -> list[Finding]:
     """The lists the patch appends to must be lists (or absent): otherwise no op could apply."""
     problems: list[str] = []
-    if not isinstance(spec, Mapping):
+    if not _is_map(spec):
         problems.append(f"{spec_path} is not an object")
     else:
-        if not isinstance(spec.get("containers"), list):
+        get = spec.get
+        if not isinstance(get("containers"), list):
             problems.append(f"{spec_path}.containers is not a list")
         for name in ("initContainers", "volumes"):
-            if spec.get(name) is not None and not isinstance(spec.get(name), list):
+            value = get(name)
+            if value is not None and not isinstance(value, list):
                 problems.append(f"{spec_path}.{name} is not a list")
-        if spec.get("securityContext") is not None and not isinstance(spec.get("securityContext"), Mapping):
+        security = get("securityContext")
+        if security is not None and not _is_map(security):
             problems.append(f"{spec_path}.securityContext is not an object")
         for list_field in ("containers", "initContainers"):
-            for i, c in enumerate(_list(spec.get(list_field))):
-                if not isinstance(c, Mapping) or not isinstance(c.get("name"), str):
+            containers = get(list_field)
+            if not isinstance(containers, list):
+                continue
+            for i, c in enumerate(containers):
+                if not _is_map(c) or not isinstance(c.get("name"), str):
                     problems.append(f"{spec_path}.{list_field}[{i}] has no name")
                     continue
                 for name in ("volumeMounts", "env", "envFrom"):
-                    if c.get(name) is not None and not isinstance(c.get(name), list):
+                    value = c.get(name)
+                    if value is not None and not isinstance(value, list):
                         problems.append(f"{spec_path}.{list_field}[{i}].{name} is not a list")
     return [
         RULES["KNS022"].finding(ref, path, None, None, p, "send a well-formed pod spec") for p in problems
     ]
 
 
-def _app_containers(spec: Mapping[str, Any], config: KnscaleConfig) -> list[tuple[int, Mapping[str, Any]]]:
-    skipped = ALWAYS_SKIPPED_CONTAINERS.union(config.injection.skip_containers)
+def _app_containers(spec: Mapping[str, Any], skipped: frozenset[str]) -> list[tuple[int, Mapping[str, Any]]]:
     return [
         (i, c)
         for i, c in enumerate(_list(spec.get("containers")))
-        if isinstance(c, Mapping) and c.get("name") not in skipped
+        if _is_map(c) and c.get("name") not in skipped
     ]
 
 
 def _spec_findings(
     spec: Mapping[str, Any],
+    apps: list[tuple[int, Mapping[str, Any]]],
     request: ModelRequest,
     ref: ObjectRef,
     path: str,
     spec_path: str,
-    config: KnscaleConfig,
 ) -> list[Finding]:
-    apps = _app_containers(spec, config)
+    """`apps`: the containers that get the model mount (`_app_containers` of `spec`)."""
     mount_key = request.mount_key or MOUNT_PATH
     if not apps:
         return [
@@ -240,9 +308,10 @@ def _spec_findings(
     for i, c in apps:
         for m in _list(c.get("volumeMounts")):
             m = _mapping(m)
-            if m.get("name") == MODEL_VOLUME or not isinstance(m.get("mountPath"), str):
+            mount_path = m.get("mountPath")
+            if m.get("name") == MODEL_VOLUME or not isinstance(mount_path, str):
                 continue
-            if normalize_path(m["mountPath"]) == request.mount_path:
+            if normalize_path(mount_path) == request.mount_path:
                 findings.append(
                     RULES["KNS013"].finding(
                         ref,
@@ -257,8 +326,12 @@ def _spec_findings(
     return findings
 
 
-def _build_plan(spec: Mapping[str, Any], request: ModelRequest, config: KnscaleConfig) -> InjectionPlan:
-    cfg = config.injection
+def _build_plan(
+    spec: Mapping[str, Any],
+    apps: list[tuple[int, Mapping[str, Any]]],
+    request: ModelRequest,
+    fixed: _Fixed,
+) -> InjectionPlan:
     pvc = request.source.scheme == "pvc"
     existing_volumes = {_mapping(v).get("name") for v in _list(spec.get("volumes"))}
     volumes: list[Mapping[str, Any]] = []
@@ -269,34 +342,28 @@ def _build_plan(spec: Mapping[str, Any], request: ModelRequest, config: KnscaleC
     if pvc and request.source.pvc_sub_path:
         app_mount["subPath"] = request.source.pvc_sub_path
     edits: list[ContainerEdit] = []
-    for i, c in _app_containers(spec, config):
+    for i, c in apps:
         if not any(_mapping(m).get("name") == MODEL_VOLUME for m in _list(c.get("volumeMounts"))):
             edits.append(ContainerEdit("containers", i, str(c["name"]), append={"volumeMounts": [app_mount]}))
 
     init_container: Mapping[str, Any] | None = None
     security: dict[str, Any] = {}
     if not pvc:
-        for name, volume in (
-            (TMP_VOLUME, _scratch_volume(TMP_VOLUME, cfg.scratch_size_limit)),
-            (HOME_VOLUME, _scratch_volume(HOME_VOLUME, cfg.scratch_size_limit)),
-        ):
+        size_limit = fixed.scratch_size_limit
+        for name in (TMP_VOLUME, HOME_VOLUME):
             if name not in existing_volumes:
-                volumes.append(volume)
-        wanted = _init_container(request, config)
-        existing = [
-            (i, c)
-            for i, c in enumerate(_list(spec.get("initContainers")))
-            if _mapping(c).get("name") == INIT_CONTAINER_NAME
-        ]
-        if existing:
-            i, c = existing[0]
-            edit = _complete_container(i, c, wanted)
-            if edit is not None:
-                edits.append(edit)
+                volumes.append({"name": name, "emptyDir": {"sizeLimit": size_limit}})
+        wanted = _init_container(request, fixed)
+        for i, c in enumerate(_list(spec.get("initContainers"))):
+            if _mapping(c).get("name") == INIT_CONTAINER_NAME:  # the first one is completed
+                edit = _complete_container(i, c, wanted)
+                if edit is not None:
+                    edits.append(edit)
+                break
         else:
             init_container = wanted
         if _mapping(spec.get("securityContext")).get("fsGroup") is None:
-            security["fsGroup"] = cfg.fs_group
+            security["fsGroup"] = fixed.fs_group
 
     return InjectionPlan(
         request=request,
@@ -318,38 +385,34 @@ def _model_volume(request: ModelRequest) -> dict[str, Any]:
     return {"name": MODEL_VOLUME, "emptyDir": empty_dir}
 
 
-def _scratch_volume(name: str, size_limit: str) -> dict[str, Any]:
-    return {"name": name, "emptyDir": {"sizeLimit": size_limit}}
-
-
-def _init_container(request: ModelRequest, config: KnscaleConfig) -> dict[str, Any]:
-    cfg = config.injection
+def _init_container(request: ModelRequest, fixed: _Fixed) -> dict[str, Any]:
+    # Every dict and list here is new: plans share no mutable state (see _Fixed).
     source = request.source
+    mount_path = request.mount_path
     env = [
         {"name": "MODEL_URI", "value": source.uri},
         {"name": "MODEL_BUCKET", "value": source.env_bucket},
         {"name": "MODEL_PATH", "value": source.env_path},
-        {"name": "MODEL_DIR", "value": request.mount_path},
-        {"name": "HOME", "value": cfg.home_dir},
+        {"name": "MODEL_DIR", "value": mount_path},
     ]
-    env += [{"name": k, "value": v} for k, v in cfg.env.items()]
+    env += [{"name": k, "value": v} for k, v in fixed.fixed_env]
     container: dict[str, Any] = {
         "name": INIT_CONTAINER_NAME,
         "image": request.image,
-        "imagePullPolicy": cfg.image_pull_policy,
-        "args": [source.uri, request.mount_path],
+        "imagePullPolicy": fixed.pull_policy,
+        "args": [source.uri, mount_path],
         "env": env,
     }
     if request.credentials_secret is not None:
         # Secret keys become env by reference: the values never pass through knscale or the pod spec.
         container["envFrom"] = [{"secretRef": {"name": request.credentials_secret}}]
     container["resources"] = {
-        "requests": {"cpu": cfg.cpu_request, "memory": cfg.memory_request},
-        "limits": {"cpu": cfg.cpu_limit, "memory": cfg.memory_limit},
+        "requests": {"cpu": fixed.cpu_request, "memory": fixed.memory_request},
+        "limits": {"cpu": fixed.cpu_limit, "memory": fixed.memory_limit},
     }
     container["securityContext"] = {
-        "runAsUser": cfg.run_as_user,
-        "runAsGroup": cfg.run_as_group,
+        "runAsUser": fixed.run_as_user,
+        "runAsGroup": fixed.run_as_group,
         "runAsNonRoot": True,
         "allowPrivilegeEscalation": False,
         "privileged": False,
@@ -358,9 +421,9 @@ def _init_container(request: ModelRequest, config: KnscaleConfig) -> dict[str, A
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     container["volumeMounts"] = [
-        {"name": MODEL_VOLUME, "mountPath": request.mount_path},
+        {"name": MODEL_VOLUME, "mountPath": mount_path},
         {"name": TMP_VOLUME, "mountPath": "/tmp"},
-        {"name": HOME_VOLUME, "mountPath": cfg.home_dir},
+        {"name": HOME_VOLUME, "mountPath": fixed.home_dir},
     ]
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"
     return container

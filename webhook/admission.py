@@ -8,12 +8,14 @@ and the configuration, with no HTTP in them, so they are tested and benchmarked 
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
 
 from translator.config import KnscaleConfig
 from translator.findings import Finding, Severity
@@ -82,9 +84,10 @@ def parse_review(body: bytes) -> Review:
     if not body:
         raise ReviewError(400, "empty request body; expected an AdmissionReview")
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ReviewError(400, f"request body is not valid JSON: {str(exc)[:200]}") from None
+        # orjson: strict RFC 8259 over UTF-8 bytes, nesting capped at 1024 levels (no RecursionError).
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ReviewError(400, f"request body is not valid JSON: {_json_problem(body, exc)}") from None
     if not isinstance(doc, dict):
         raise ReviewError(400, "request body is not a JSON object; expected an AdmissionReview")
     api_version = doc.get("apiVersion")
@@ -103,11 +106,22 @@ def parse_review(body: bytes) -> Review:
     return Review(api_version, uid, request)
 
 
+def _json_problem(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    """The parser's reason with its position; bytes that are not UTF-8 are named as such."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8 (invalid byte at position {bad.start})"
+    return str(exc)[:200]
+
+
 _NOT_PRINTABLE_ASCII = re.compile(r"[^ -~]")
 
 
 def _ascii(text: str) -> str:
     # Warnings travel in HTTP headers: keep them printable ASCII.
+    if text.isascii() and text.isprintable():  # the usual case: nothing to replace
+        return text
     return _NOT_PRINTABLE_ASCII.sub("?", text)
 
 
@@ -117,9 +131,16 @@ def _clip(text: str, limit: int) -> str:
 
 def warning_text(finding: Finding) -> str:
     """`KNS004: modelBucket is a legacy key, use knscale.dev/model-uri` — short, names key and rule."""
-    key = finding.key or ""
-    head = finding.rule_id if key and key in finding.message else f"{finding.rule_id} {key}".rstrip()
-    return _clip(_ascii(f"{head}: {finding.message}"), WARNING_MAX_CHARS)
+    return _warning_text(finding.rule_id, finding.key, finding.message)
+
+
+# The same few texts recur on every admission of a workload's pods (e.g. the seed's four
+# legacy-key warnings): remember them. Bounded, and keyed on plain strings only.
+@functools.lru_cache(maxsize=1024)
+def _warning_text(rule_id: str, key: str | None, message: str) -> str:
+    key = key or ""
+    head = rule_id if key and key in message else f"{rule_id} {key}".rstrip()
+    return _clip(_ascii(f"{head}: {message}"), WARNING_MAX_CHARS)
 
 
 def bounded_warnings(texts: Iterable[str]) -> list[str]:
@@ -162,7 +183,7 @@ def build_response(
     if not allowed:
         response["status"] = {"code": code, "reason": "Forbidden", "message": message or "denied"}
     doc = {"apiVersion": review.api_version, "kind": "AdmissionReview", "response": response}
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return orjson.dumps(doc)
 
 
 def _allow(review: Review, warnings: Iterable[str] = ()) -> Decision:
@@ -202,8 +223,14 @@ def mutate(review: Review, config: KnscaleConfig) -> Decision:
             return _allow(review)  # static pods are the kubelet's; the apiserver only mirrors them
     try:
         plan, findings = plan_injection(pod, _namespace(review, pod), config)
-        warnings = [warning_text(f) for f in findings if f.severity is Severity.WARNING]
-        if any(f.is_error for f in findings):
+        warnings: list[str] = []
+        denied = False
+        for f in findings:
+            if f.severity is Severity.WARNING:
+                warnings.append(warning_text(f))
+            elif f.severity is Severity.ERROR:
+                denied = True
+        if denied:
             return Decision(
                 build_response(review, allowed=False, warnings=warnings, message=denial_message(findings)),
                 "denied",

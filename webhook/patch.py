@@ -13,9 +13,10 @@ Rules that keep each op applicable by the API server (a patch that fails to appl
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
+
+import orjson
 
 from translator.injection import InjectionPlan
 
@@ -24,7 +25,14 @@ Op = dict[str, Any]
 
 def escape(token: str) -> str:
     """One RFC 6901 reference token."""
+    if "~" not in token and "/" not in token:  # most tokens: field names and list indexes
+        return token
     return token.replace("~", "~0").replace("/", "~1")
+
+
+def _is_map(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # Admission objects are plain dicts: test for dict first, the (slow) ABC check only for others.
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _append(
@@ -35,7 +43,9 @@ def _append(
         return
     path = f"{parent_path}/{escape(key)}"
     if isinstance(parent.get(key), list):
-        ops.extend({"op": "add", "path": f"{path}/-", "value": item} for item in items)
+        end = f"{path}/-"
+        for item in items:
+            ops.append({"op": "add", "path": end, "value": item})
     else:
         ops.append({"op": "add", "path": path, "value": list(items)})
 
@@ -47,8 +57,9 @@ def _merge_map(
     if not values:
         return
     path = f"{parent_path}/{escape(key)}"
-    if isinstance(parent.get(key), Mapping):
-        ops.extend({"op": "add", "path": f"{path}/{escape(k)}", "value": v} for k, v in values.items())
+    if _is_map(parent.get(key)):
+        for k, v in values.items():
+            ops.append({"op": "add", "path": f"{path}/{escape(k)}", "value": v})
     else:
         ops.append({"op": "add", "path": path, "value": dict(values)})
 
@@ -57,7 +68,7 @@ def plan_ops(pod: Mapping[str, Any], plan: InjectionPlan, *, prefix: str = "") -
     """The JSON Patch applying `plan` to `pod`; `prefix` points at a pod template (/spec/template)."""
     ops: list[Op] = []
     metadata = pod.get("metadata")
-    if isinstance(metadata, Mapping):
+    if _is_map(metadata):
         _merge_map(ops, metadata, f"{prefix}/metadata", "annotations", plan.annotations)
     else:
         ops.append(
@@ -71,10 +82,8 @@ def plan_ops(pod: Mapping[str, Any], plan: InjectionPlan, *, prefix: str = "") -
     for edit in plan.container_edits:
         container = spec[edit.list_field][edit.index]
         container_path = f"{spec_path}/{edit.list_field}/{edit.index}"
-        ops.extend(
-            {"op": "add", "path": f"{container_path}/{escape(k)}", "value": v}
-            for k, v in edit.set_fields.items()
-        )
+        for k, v in edit.set_fields.items():
+            ops.append({"op": "add", "path": f"{container_path}/{escape(k)}", "value": v})
         for key, items in edit.append.items():
             _append(ops, container, container_path, key, items)
     _merge_map(ops, spec, spec_path, "securityContext", plan.pod_security_context)
@@ -82,5 +91,5 @@ def plan_ops(pod: Mapping[str, Any], plan: InjectionPlan, *, prefix: str = "") -
 
 
 def encode_patch(ops: Sequence[Op]) -> str:
-    """The AdmissionResponse `patch` field: base64 of the compact JSON array."""
-    return base64.b64encode(json.dumps(ops, separators=(",", ":")).encode()).decode("ascii")
+    """The AdmissionResponse `patch` field: base64 of the compact JSON array (UTF-8)."""
+    return base64.b64encode(orjson.dumps(ops)).decode("ascii")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import logging
 import os
 import shutil
@@ -41,6 +42,29 @@ _TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!SHA1"
 
 class CertificateLoadError(Exception):
     """The certificate files cannot be served; the message names the files and the reason."""
+
+
+class ServerSetupError(Exception):
+    """The server cannot start as configured; the message says what is missing and how to fix it."""
+
+
+def require_fast_paths() -> None:
+    """uvloop and httptools, or a clear error.
+
+    uvicorn's "auto" would silently fall back to asyncio and h11, several times slower per request,
+    and the webhook's latency targets assume the fast paths; so they are required, not guessed.
+    """
+    missing = []
+    for name in ("uvloop", "httptools"):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing.append(f"{name} ({exc})")
+    if missing:
+        raise ServerSetupError(
+            f"cannot serve: {'; '.join(missing)} not importable; install knscale's dependencies "
+            "(pip install 'uvicorn[standard]')"
+        )
 
 
 def new_server_context(min_version: TLSMinVersion = "1.2") -> ssl.SSLContext:
@@ -180,6 +204,7 @@ class WebhookServer:
         options: ServerOptions,
         jobs: Sequence[PeriodicJob] = (),
     ) -> None:
+        require_fast_paths()
         self.certificate = certificate
         self.options = options
         self.jobs = tuple(jobs)
@@ -187,6 +212,8 @@ class WebhookServer:
             app_factory(self.ready),
             host=options.host,
             port=options.port,
+            http="httptools",
+            loop="uvloop",
             ssl_context_factory=self._ssl_context,
             timeout_graceful_shutdown=max(1, round(options.graceful_timeout)),
             log_level=options.log_level,

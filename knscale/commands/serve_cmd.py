@@ -162,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         CertificateLoadError,
         ReloadingCertificate,
         ServerOptions,
+        ServerSetupError,
         WebhookServer,
     )
 
@@ -194,7 +195,11 @@ def run(args: argparse.Namespace) -> int:
         graceful_timeout=settings.graceful_timeout,
         log_level=settings.log_level,
     )
-    server = WebhookServer(app_factory, certificate, options, jobs)
+    try:
+        server = WebhookServer(app_factory, certificate, options, jobs)
+    except ServerSetupError as exc:
+        print(f"knscale serve: {exc}", file=sys.stderr)
+        return 1
     if settings.embedded:
         ca_file = settings.cert_dir / "ca.crt"
         print(
