@@ -91,13 +91,16 @@ def _check_content_type(request: Request) -> None:
         raise ReviewError(415, f"Content-Type must be {JSON}, got {shown}")
 
 
-def create_app(config: KnscaleConfig, *, ready: Callable[[], bool] | None = None) -> FastAPI:
-    """Build the webhook app for one configuration. `ready` backs /readyz (default: always ready)."""
+def create_app(
+    config: KnscaleConfig | Callable[[], KnscaleConfig], *, ready: Callable[[], bool] | None = None
+) -> FastAPI:
+    """Build the webhook app. `config` is a configuration, or a callable returning the current one
+    (knscale serve re-reads its mounted ConfigMap); `ready` backs /readyz (default: always ready)."""
+    current: Callable[[], KnscaleConfig] = config if callable(config) else (lambda: config)
     metrics = WebhookMetrics()
-    limit = config.injection.max_request_bytes
     app = FastAPI(title="knscale webhook", docs_url=None, redoc_url=None, openapi_url=None, **_NO_TELEMETRY)
     app.state.metrics = metrics
-    app.state.config = config
+    app.state.current_config = current
 
     async def admit(
         request: Request, endpoint: EndpointMetrics, handler: Callable[[Review, KnscaleConfig], Decision]
@@ -105,8 +108,9 @@ def create_app(config: KnscaleConfig, *, ready: Callable[[], bool] | None = None
         start = time.perf_counter()
         try:
             _check_content_type(request)
-            review = admission.parse_review(await read_bounded_body(request, limit))
-            decision = handler(review, config)
+            cfg = current()  # one configuration for the whole request, even across a reload
+            review = admission.parse_review(await read_bounded_body(request, cfg.injection.max_request_bytes))
+            decision = handler(review, cfg)
         except ReviewError as exc:
             endpoint.observe("invalid", time.perf_counter() - start)
             return _error(exc.status_code, exc.message)
@@ -135,7 +139,7 @@ def create_app(config: KnscaleConfig, *, ready: Callable[[], bool] | None = None
     async def noop(request: Request) -> Response:
         start = time.perf_counter()
         try:
-            await read_bounded_body(request, limit)
+            await read_bounded_body(request, current().injection.max_request_bytes)
         except ReviewError as exc:
             noop_metrics.observe("invalid", time.perf_counter() - start)
             return _error(exc.status_code, exc.message)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("knscale.serve")
 
 _INITIAL_SYNC_DEADLINE = 120.0  # seconds to keep retrying the first in-cluster certificate sync
+CONFIG_POLL_INTERVAL = 5.0  # seconds between checks of the mounted settings file
 
 
 def register(subparsers: Any) -> None:
@@ -142,8 +143,8 @@ def _embedded_banner(host: str, port: int, ca_file: str, tls_min: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from knscale.config_watch import ConfigSource
     from knscale.serve_settings import build_serve_settings
-    from knscale.settings import load_config
 
     values: dict[str, Any] = {name: getattr(args, name, None) for name in _FIELDS}
     for name in ("dns_names", "ip_addresses"):
@@ -155,11 +156,12 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    config = load_config(settings.config_file, environ=dict(os.environ))
+    config = ConfigSource(settings.config_file, os.environ)
 
     from certs.pki import CertError
     from webhook.server import (
         CertificateLoadError,
+        PeriodicJob,
         ReloadingCertificate,
         ServerOptions,
         ServerSetupError,
@@ -167,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     jobs: list[PeriodicJob] = []
+    if settings.config_file is not None:  # the mounted ConfigMap is re-read when it changes
+        jobs.append(PeriodicJob("settings reload", CONFIG_POLL_INTERVAL, config.poll))
     try:
         if settings.cert_mode == "local":
             jobs.append(_prepare_local(settings))
@@ -186,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     from webhook.app import create_app
 
     def app_factory(ready: Callable[[], bool]) -> Any:
-        return create_app(config, ready=ready)
+        return create_app(config.current, ready=ready)
 
     options = ServerOptions(
         host=settings.host,
