@@ -37,6 +37,8 @@ TOOLS=(
   "etcd=go.etcd.io/etcd/server/v3"
   "kwok=sigs.k8s.io/kwok/cmd/kwok"
   "kn=knative.dev/client/cmd/kn"
+  # Ours (tests/e2e/k8sbin/cmd/statmarshal): a queue-proxy Stat marshalled by Knative Serving's Go code.
+  "stat-marshal=knscale.test/e2e/k8sbin/cmd/statmarshal"
 )
 
 log() { printf 'build.sh: %s\n' "$*" >&2; }
@@ -151,6 +153,7 @@ ldflags_for() {
     etcd) echo "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-$ETCD_VERSION" ;;
     kwok) echo "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} ${k8s[*]}" ;;
     kn) echo "-s -w -X $kn.Version=$KN_VERSION -X $kn.GitRevision=module-$KN_VERSION" ;;
+    stat-marshal) echo "-s -w" ;;
     *) die "no ldflags for $1" ;;
   esac
 }
