@@ -178,7 +178,20 @@ def test_deployment_with_prometheus_scales_up_panics_down_and_to_zero(
         exporter.set(ns, name, 15.0)  # 2 pods: desired 2, nothing to do
         prometheus.wait_for_value(total, 15.0)
         # The workload's own query names it literally (only --prometheus-query's default is a template).
-        annotations = _kpa_annotations(**{"knscale.dev/prometheus-query": total})
+        annotations = _kpa_annotations(
+            **{
+                "knscale.dev/prometheus-query": total,
+                # A panic window of two 1 s buckets (round(6 s × 40 %)). At the default 10 % it is
+                # one bucket, and a one-bucket window reads 0 whenever the 2 s tick lands in a
+                # second the 1 s scrape has not written yet (Knative's WindowAverage does the
+                # same), so whether a burst panics would depend on the phase of the two loops.
+                "autoscaling.knative.dev/panic-window-percentage": "40",
+                # 160 %: step 1's ceil(25 / 10) = 3 pods on 2 (150 %) stays stable, while the
+                # first tick that sees step 2's burst, even averaged with the second before it,
+                # is over it: ceil((25 + 80) / 2 / 10) = 6 pods on 3 (200 %).
+                "autoscaling.knative.dev/panic-threshold-percentage": "160",
+            }
+        )
         apply_json(cp, ns, _workload("Deployment", name, 2, annotations))
         cp.kubectl("rollout", "status", "-n", ns, f"deployment/{name}", "--timeout=60s", timeout=90)
         with (
@@ -204,17 +217,18 @@ def test_deployment_with_prometheus_scales_up_panics_down_and_to_zero(
             time.sleep(WINDOW_S + 2.5)
             assert watch.values() == [2], watch.values()
 
-            # 1. Scale up in stable mode: 30 in flight on 2 pods → 3 pods (30/10 / 2 = 1.5 < 2: no panic).
-            exporter.set(ns, name, 30.0)
+            # 1. Scale up in stable mode: 25 in flight on 2 pods → 3 pods (3 / 2 = 150 % < 160 %: no panic).
+            exporter.set(ns, name, 25.0)
             watch.wait_for(3, 30, rec)
-            assert _logged(rec, name, 2, 3) == "stable"
+            assert _logged(rec, name, 2, 3) == "stable", rec.tail(30)
 
-            # 2. Panic: 80 in flight on 3 pods is over the 200 % panic threshold → 8 at once.
+            # 2. Panic: 80 in flight on 3 pods is over the 160 % panic threshold → 8 (the first
+            # tick may want 6 from a half-old panic window; the next one wants 8).
             exporter.set(ns, name, 80.0)
             t_panic = watch.wait_for(8, 30, rec)
             ups = [v for _, v in watch.since(0)]
             assert ups == sorted(ups), ups  # only up while the load rises
-            assert _logged(rec, name, ups[-2], 8) == "panic"
+            assert _logged(rec, name, ups[-2], 8) == "panic", rec.tail(30)
 
             # 3. Down after the window: 20 in flight wants 2, but panic mode never scales down
             # until a stable window has passed without a panic-level load; then at most halving.
