@@ -30,6 +30,7 @@ from fastapi.responses import Response
 from translator.config import KnscaleConfig
 from webhook import admission
 from webhook.admission import Decision, Review, ReviewError
+from webhook.decision_cache import DecisionCache
 from webhook.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.metrics import EndpointMetrics, WebhookMetrics
 
@@ -92,14 +93,21 @@ def _check_content_type(request: Request) -> None:
 
 
 def create_app(
-    config: KnscaleConfig | Callable[[], KnscaleConfig], *, ready: Callable[[], bool] | None = None
+    config: KnscaleConfig | Callable[[], KnscaleConfig],
+    *,
+    ready: Callable[[], bool] | None = None,
+    decision_cache: bool = True,
 ) -> FastAPI:
     """Build the webhook app. `config` is a configuration, or a callable returning the current one
-    (knscale serve re-reads its mounted ConfigMap); `ready` backs /readyz (default: always ready)."""
+    (knscale serve re-reads its mounted ConfigMap); `ready` backs /readyz (default: always ready);
+    `decision_cache` answers byte-identical reviews (but for their uid) from memory
+    (webhook/decision_cache.py)."""
     current: Callable[[], KnscaleConfig] = config if callable(config) else (lambda: config)
     metrics = WebhookMetrics()
+    decisions = DecisionCache() if decision_cache else None
     app = FastAPI(title="knscale webhook", docs_url=None, redoc_url=None, openapi_url=None, **_NO_TELEMETRY)
     app.state.metrics = metrics
+    app.state.decision_cache = decisions
     app.state.current_config = current
 
     async def admit(
@@ -109,8 +117,19 @@ def create_app(
         try:
             _check_content_type(request)
             cfg = current()  # one configuration for the whole request, even across a reload
-            review = admission.parse_review(await read_bounded_body(request, cfg.injection.max_request_bytes))
+            body = await read_bounded_body(request, cfg.injection.max_request_bytes)
+            key = DecisionCache.key(body) if decisions is not None else None
+            if decisions is not None and key is not None:
+                cached = decisions.get(cfg, handler, *key)
+                if cached is not None:  # the same review as an earlier one but for its uid
+                    endpoint.cache_hit.inc()
+                    endpoint.observe(cached.outcome, time.perf_counter() - start)
+                    return Response(cached.body, media_type=JSON)
+                endpoint.cache_miss.inc()
+            review = admission.parse_review(body)
             decision = handler(review, cfg)
+            if decisions is not None:
+                decisions.put(cfg, handler, body, review.uid, decision.body, decision.outcome)
         except ReviewError as exc:
             endpoint.observe("invalid", time.perf_counter() - start)
             return _error(exc.status_code, exc.message)

@@ -26,12 +26,16 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class EndpointMetrics:
     """The pre-bound series of one endpoint."""
 
-    __slots__ = ("_latency", "_requests", "name")
+    __slots__ = ("_latency", "_requests", "cache_hit", "cache_miss", "name")
 
-    def __init__(self, name: str, requests: dict[str, Counter], latency: Histogram) -> None:
+    def __init__(
+        self, name: str, requests: dict[str, Counter], latency: Histogram, cache: dict[str, Counter]
+    ) -> None:
         self.name = name
         self._requests = requests
         self._latency = latency
+        self.cache_hit = cache["hit"]
+        self.cache_miss = cache["miss"]
 
     def observe(self, outcome: str, seconds: float) -> None:
         self._requests[outcome].inc()
@@ -54,8 +58,19 @@ class WebhookMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        cache = Counter(
+            "knscale_webhook_decision_cache",
+            "Admission reviews answered from the decision cache (hit) or decided afresh (miss).",
+            ("endpoint", "result"),
+            registry=self.registry,
+        )
         self._endpoints = {
-            e: EndpointMetrics(e, {o: requests.labels(e, o) for o in OUTCOMES}, latency.labels(e))
+            e: EndpointMetrics(
+                e,
+                {o: requests.labels(e, o) for o in OUTCOMES},
+                latency.labels(e),
+                {r: cache.labels(e, r) for r in ("hit", "miss")},
+            )
             for e in ENDPOINTS
         }
 

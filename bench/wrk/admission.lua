@@ -7,6 +7,9 @@
 --   KNSCALE_BENCH_RATE  requests per second for the whole run (optional): paces the requests
 --                       with delay() against an absolute schedule, so a slow reply does not
 --                       lower the offered rate (the schedule catches up) -- use with -t1.
+--   KNSCALE_BENCH_UNIQUE a marker in the body (optional): every request replaces it with its
+--                       own sequence number of the same width, so each one is a pod the
+--                       server has not seen (no decision-cache hit); the length never changes.
 --
 -- done() prints one line "KNSCALE-BENCH {json}" that bench/webhook.py parses. No response()
 -- callback: wrk then skips parsing headers into Lua, which keeps the client cheap; wrk still
@@ -25,6 +28,19 @@ end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = read_body(assert(body_path, "KNSCALE_BENCH_BODY is not set"))
+
+local unique_mark = os.getenv("KNSCALE_BENCH_UNIQUE")
+if unique_mark and unique_mark ~= "" then
+  local head, tail = wrk.body:match("^(.-)" .. unique_mark .. "(.*)$")
+  assert(head, "KNSCALE_BENCH_UNIQUE marker not found in the body")
+  local width = #unique_mark
+  local seq = 0
+  -- Called for every request: the body with this request's number in place of the marker.
+  function request()
+    seq = seq + 1
+    return wrk.format(nil, nil, nil, head .. string.format("%0" .. width .. "d", seq) .. tail)
+  end
+end
 
 -- Requests sent later than their slot: how far behind schedule the client fell. A sizeable
 -- count means the fixed-rate figure is not to be trusted (too few connections, or a stall).

@@ -22,6 +22,12 @@ def load(name: str) -> dict[str, Any]:
     return doc
 
 
+@pytest.fixture(autouse=True)
+def _fresh_decisions(client: TestClient) -> None:
+    """Some tests swap translator internals: no reply may come from an earlier test's cache."""
+    client.app.state.decision_cache.clear()  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="module")
 def client() -> TestClient:
     return TestClient(create_app(KnscaleConfig()))

@@ -157,6 +157,19 @@ class Webhook:
         finally:
             conn.close()
 
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of the server's /metrics (0 when the series does not exist yet)."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=5)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        prefix = f"{name}{{{wanted}}} " if labels else f"{name} "
+        return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix)), 0.0)
+
     def served_certificate(self) -> bytes:
         """DER of the leaf a new TLS connection gets now (verified against the CA)."""
         ctx = ssl.create_default_context(cafile=str(self.ca_file))

@@ -161,7 +161,9 @@ def test_pod_without_opt_in_is_stored_unchanged(
 
 def test_deployment_pods_are_injected(workloads: ControlPlane, webhook: Webhook) -> None:
     """kube-controller-manager creates the pods (Deployment → ReplicaSet → Pod): the webhook sees
-    them as the controller's CREATEs, not kubectl's, and injects every one."""
+    them as the controller's CREATEs, not kubectl's, and injects every one. Those reviews are the
+    same bytes but for their uid (generateName is resolved after admission), so all pods after the
+    first are answered from the decision cache (webhook/decision_cache.py)."""
     cp = workloads
     ns = new_namespace(cp, "s1-deploy")
     deployment = {
@@ -169,7 +171,7 @@ def test_deployment_pods_are_injected(workloads: ControlPlane, webhook: Webhook)
         "kind": "Deployment",
         "metadata": {"name": "model-server"},
         "spec": {
-            "replicas": 2,
+            "replicas": 3,
             "selector": {"matchLabels": {"app": "model-server"}},
             "template": {
                 "metadata": {"labels": {"app": "model-server"}, "annotations": dict(SEED_ANNOTATIONS)},
@@ -177,11 +179,14 @@ def test_deployment_pods_are_injected(workloads: ControlPlane, webhook: Webhook)
             },
         },
     }
+    hits = {"endpoint": "mutate", "result": "hit"}
+    hits_before = webhook.metric("knscale_webhook_decision_cache_total", **hits)
     stderr = _apply(cp, ns, deployment)
     _assert_seed_warnings(stderr)  # /validate reads model keys on the pod template
-    pods = _wait_pods(cp, ns, "app=model-server", 2)
+    pods = _wait_pods(cp, ns, "app=model-server", 3)
     for pod in pods:
         _assert_injected(pod, ["app"])
+    assert webhook.metric("knscale_webhook_decision_cache_total", **hits) - hits_before >= 2, webhook.tail()
     # The Deployment's own template is not mutated (only pods are): kubectl apply stays idempotent.
     stored = cp.get("deployment", "model-server", ns)
     assert not stored["spec"]["template"]["spec"].get("initContainers")
