@@ -111,6 +111,13 @@ class InjectionConfig(_Strict):
         default=("kube-system", "kube-public", "kube-node-lease"),
         description="Namespaces where injection is refused (a denial, not a silent skip).",
     )
+    mutate_templates: bool = Field(
+        default=False,
+        description="Opt-in template mode: also inject into the pod templates of Deployments, "
+        "StatefulSets and Knative Services/Configurations on CREATE/UPDATE (register with `knscale "
+        "register --mutate-templates`). Off by default: the injected fields show up as drift in GitOps "
+        "tools, and a Knative Service then needs kubernetes.podspec-init-containers enabled.",
+    )
     max_request_bytes: int = Field(
         default=3 * MIB,
         ge=64 * 1024,

@@ -15,7 +15,8 @@ StatefulSets and Knative Services/Configurations/Revisions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
@@ -228,8 +229,13 @@ def _namespace_findings(
     ]
 
 
-def _spec_shape_findings(spec: Any, ref: ObjectRef, path: str, spec_path: str) -> list[Finding]:
-    """The lists the patch appends to must be lists (or absent): otherwise no op could apply."""
+def _spec_shape_findings(
+    spec: Any, ref: ObjectRef, path: str, spec_path: str, *, names_required: bool = True
+) -> list[Finding]:
+    """The lists the patch appends to must be lists (or absent): otherwise no op could apply.
+
+    `names_required=False`: a Knative template, whose single container may be unnamed (Knative
+    names it when it makes the revision)."""
     problems: list[str] = []
     if not _is_map(spec):
         problems.append(f"{spec_path} is not an object")
@@ -249,7 +255,12 @@ def _spec_shape_findings(spec: Any, ref: ObjectRef, path: str, spec_path: str) -
             if not isinstance(containers, list):
                 continue
             for i, c in enumerate(containers):
-                if not _is_map(c) or not isinstance(c.get("name"), str):
+                if not _is_map(c):
+                    problems.append(f"{spec_path}.{list_field}[{i}] is not an object")
+                    continue
+                if not isinstance(c.get("name"), str) and (
+                    names_required or list_field == "initContainers" or c.get("name") is not None
+                ):
                     problems.append(f"{spec_path}.{list_field}[{i}] has no name")
                     continue
                 for name in ("volumeMounts", "env", "envFrom"):
@@ -344,7 +355,8 @@ def _build_plan(
     edits: list[ContainerEdit] = []
     for i, c in apps:
         if not any(_mapping(m).get("name") == MODEL_VOLUME for m in _list(c.get("volumeMounts"))):
-            edits.append(ContainerEdit("containers", i, str(c["name"]), append={"volumeMounts": [app_mount]}))
+            name = str(c.get("name") or "")
+            edits.append(ContainerEdit("containers", i, name, append={"volumeMounts": [app_mount]}))
 
     init_container: Mapping[str, Any] | None = None
     security: dict[str, Any] = {}
@@ -463,3 +475,134 @@ def _complete_container(index: int, existing: Any, wanted: Mapping[str, Any]) ->
     if not set_fields and not append:
         return None
     return ContainerEdit("initContainers", index, INIT_CONTAINER_NAME, set_fields=set_fields, append=append)
+
+
+# ---- template mode (opt-in: injection.mutate_templates) ----------------------------------------
+
+TEMPLATE_ANNOTATIONS = "spec.template.metadata.annotations"
+TEMPLATE_SPEC = "spec.template.spec"
+# (group, kind) of the workloads whose pod template is injected in template mode → whether it is
+# a Knative template (its single container may be unnamed).
+TEMPLATE_KINDS: Mapping[tuple[str, str], bool] = {
+    ("apps", "Deployment"): False,
+    ("apps", "StatefulSet"): False,
+    ("serving.knative.dev", "Service"): True,
+    ("serving.knative.dev", "Configuration"): True,
+}
+OWNED_VOLUMES: frozenset[str] = frozenset({MODEL_VOLUME, TMP_VOLUME, HOME_VOLUME})
+
+PathTokens = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateChange:
+    """How to bring a pod template to its injected form.
+
+    First `removals` (JSON pointer tokens below the template, in patch order) take out an earlier
+    injection; `stripped` is the template after them; then `plan` (None: nothing) applies to it.
+    """
+
+    removals: tuple[PathTokens, ...]
+    stripped: Mapping[str, Any]
+    plan: InjectionPlan | None
+
+
+def plan_template_injection(
+    obj: Mapping[str, Any], ref: ObjectRef, config: KnscaleConfig, *, knative: bool
+) -> tuple[TemplateChange | None, list[Finding]]:
+    """What to change in the pod template of a workload (`spec.template`) in template mode.
+
+    A template that carries the status marker was injected by knscale before, and knscale owns
+    what it added there (everything named `knscale-model*`): that is taken out and the injection
+    planned afresh from the annotations, so changing `knscale.dev/model-uri` updates the
+    initContainer and removing the opt-in removes it. The caller compares the result with the
+    template and sends no patch when nothing changes. Without the marker it is the pod planning
+    as is (a pre-declared knscale-model-init is completed).
+
+    Warnings are not returned: the validating webhook reports them for the same request.
+    """
+    template = _mapping(obj.get("spec")).get("template")
+    if not _is_map(template):
+        return None, []
+    annotations = _mapping(_mapping(template.get("metadata")).get("annotations"))
+    if ALL_KEYS.isdisjoint(annotations) and INJECTED not in annotations:
+        return None, []
+    cfg = config.injection
+    spec = template.get("spec")
+    structural = _spec_shape_findings(
+        spec, ref, TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC, names_required=not knative
+    )
+    if structural:
+        return None, structural
+    assert _is_map(spec)
+    removals: tuple[PathTokens, ...] = ()
+    stripped: Mapping[str, Any] = template
+    if INJECTED in annotations:
+        removals, stripped = _strip_injection(template)
+        annotations = _mapping(_mapping(stripped.get("metadata")).get("annotations"))
+    elif _has_owned_names(spec):
+        # The author declared parts under knscale's names (e.g. a customised knscale-model-init):
+        # the template is theirs to keep as written; the pod webhook completes the pods, as for
+        # any pod. (Injecting here would make knscale own those parts and rebuild them later.)
+        return None, []
+    request, findings = read_model_request(annotations, ref=ref, path=TEMPLATE_ANNOTATIONS, config=cfg)
+    errors = [f for f in findings if f.is_error]
+    if request is None:
+        return (TemplateChange(removals, stripped, None) if removals and not errors else None), errors
+    findings = errors + _namespace_findings(ref.namespace, ref, TEMPLATE_ANNOTATIONS, config)
+    stripped_spec = _mapping(stripped.get("spec"))
+    apps = _app_containers(stripped_spec, _fixed(cfg).skipped)
+    findings += [
+        f
+        for f in _spec_findings(stripped_spec, apps, request, ref, TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC)
+        if f.is_error
+    ]
+    if findings:
+        return None, findings
+    return TemplateChange(removals, stripped, _build_plan(stripped_spec, apps, request, _fixed(cfg))), []
+
+
+def _has_owned_names(spec: Mapping[str, Any]) -> bool:
+    return (
+        any(_mapping(v).get("name") in OWNED_VOLUMES for v in _list(spec.get("volumes")))
+        or any(_mapping(c).get("name") == INIT_CONTAINER_NAME for c in _list(spec.get("initContainers")))
+        or any(
+            _mapping(m).get("name") == MODEL_VOLUME
+            for c in _list(spec.get("containers"))
+            for m in _list(_mapping(c).get("volumeMounts"))
+        )
+    )
+
+
+def _strip_injection(template: Mapping[str, Any]) -> tuple[tuple[PathTokens, ...], dict[str, Any]]:
+    """An earlier injection taken out of a copy of `template`: (the removals, the copy).
+
+    Removals within one list go from the highest index down, so each pointer is valid when the
+    API server applies it after the ones before.
+    """
+    stripped: dict[str, Any] = copy.deepcopy(dict(template))
+    removals: list[PathTokens] = []
+    annotations = stripped["metadata"]["annotations"]
+    del annotations[INJECTED]
+    removals.append(("metadata", "annotations", INJECTED))
+    spec = stripped["spec"]
+
+    def drop(items: list[Any], where: PathTokens, owned: Callable[[Mapping[str, Any]], bool]) -> None:
+        for i in range(len(items) - 1, -1, -1):
+            if owned(_mapping(items[i])):
+                del items[i]
+                removals.append((*where, i))
+
+    drop(_list(spec.get("volumes")), ("spec", "volumes"), lambda v: v.get("name") in OWNED_VOLUMES)
+    drop(
+        _list(spec.get("initContainers")),
+        ("spec", "initContainers"),
+        lambda c: c.get("name") == INIT_CONTAINER_NAME,
+    )
+    for i, c in enumerate(_list(spec.get("containers"))):
+        drop(
+            _list(_mapping(c).get("volumeMounts")),
+            ("spec", "containers", i, "volumeMounts"),
+            lambda m: m.get("name") == MODEL_VOLUME,
+        )
+    return tuple(removals), stripped

@@ -8,6 +8,7 @@ and the configuration, with no HTTP in them, so they are tested and benchmarked 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -15,14 +16,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import jsonpatch
 import orjson
 
 from translator.config import KnscaleConfig
 from translator.findings import Finding, Severity
-from translator.injection import plan_injection
+from translator.injection import TEMPLATE_KINDS, plan_injection, plan_template_injection
 from translator.rules import RULES
 from translator.validate import object_ref, validate_object
-from webhook.patch import encode_patch, plan_ops
+from webhook.patch import encode_patch, plan_ops, template_ops
 from webhook.registration import MIRROR_POD_ANNOTATION
 
 log = logging.getLogger("knscale.webhook")
@@ -207,13 +209,26 @@ def _namespace(review: Review, obj: Mapping[str, Any]) -> str | None:
 
 
 def mutate(review: Review, config: KnscaleConfig) -> Decision:
-    """Pod CREATE → inject the model downloader. Everything else passes untouched.
+    """Pod CREATE → inject the model downloader; in template mode (`injection.mutate_templates`)
+    also CREATE/UPDATE of a workload's or Knative Service's pod template. Everything else passes
+    untouched.
 
     An unexpected exception becomes an explicit denial (KNS030), never an HTTP 500 and never a
     half-made patch: the mutating webhook is registered with failurePolicy Fail, so a pod that
     needed a model never starts without it.
     """
-    if review.operation != "CREATE" or review.sub_resource or review.kind != ("", "Pod"):
+    if review.sub_resource:
+        return _allow(review)
+    if review.kind != ("", "Pod"):
+        knative = TEMPLATE_KINDS.get(review.kind)
+        if (
+            knative is not None
+            and config.injection.mutate_templates
+            and review.operation in ("CREATE", "UPDATE")
+        ):
+            return _mutate_template(review, config, knative=knative)
+        return _allow(review)
+    if review.operation != "CREATE":
         return _allow(review)
     pod = _object(review)
     meta = pod.get("metadata")
@@ -251,6 +266,47 @@ def mutate(review: Review, config: KnscaleConfig) -> Decision:
             None,
             "knscale failed to build the model injection for this pod (see the webhook's log)",
             "retry; if it persists, report the pod spec to the knscale maintainers",
+        )
+        return Decision(build_response(review, allowed=False, message=finding.text(), code=500), "error")
+
+
+def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) -> Decision:
+    """Template mode: bring `spec.template` of a workload or Knative Service to its injected form.
+
+    No patch when the template already is in that form (an unchanged `kubectl apply` or a
+    reinvocation), so a Deployment is not rolled out and a Service makes no new Revision.
+    """
+    obj = _object(review)
+    try:
+        ns = _namespace(review, obj)
+        ref = object_ref(obj)
+        if ns is not None and ref.namespace is None:
+            ref = dataclasses.replace(ref, namespace=ns)
+        if not ref.kind:
+            ref = dataclasses.replace(ref, kind=review.kind[1])
+        change, errors = plan_template_injection(obj, ref, config, knative=knative)
+        if errors:
+            return Decision(build_response(review, allowed=False, message=denial_message(errors)), "denied")
+        if change is None:
+            return _allow(review)
+        ops = template_ops(change)
+        template = obj["spec"]["template"]
+        unchanged = (
+            not ops
+            or jsonpatch.apply_patch({"spec": {"template": template}}, ops)["spec"]["template"] == template
+        )
+        if unchanged:
+            return _allow(review)
+        return Decision(build_response(review, allowed=True, patch=encode_patch(ops)), "patched")
+    except Exception:
+        log.exception("internal error while mutating the template of %s (uid %s)", _describe(obj), review.uid)
+        finding = RULES["KNS030"].finding(
+            object_ref(obj),
+            "spec.template.metadata.annotations",
+            None,
+            None,
+            "knscale failed to build the model injection for this pod template (see the webhook's log)",
+            "retry; if it persists, report the object to the knscale maintainers",
         )
         return Decision(build_response(review, allowed=False, message=finding.text(), code=500), "error")
 

@@ -6,7 +6,8 @@ Rules that keep each op applicable by the API server (a patch that fails to appl
 500 for the user whatever the failurePolicy):
 
 * a missing or null parent (list or map) is added whole first; later items use `/-`;
-* only `add` ops, into paths whose parents the pod has or an earlier op created;
+* only `add` ops, into paths whose parents the pod has or an earlier op created (template mode
+  first `remove`s its own earlier injection, each list from its highest index down);
 * keys are escaped per RFC 6901 (`~` → `~0`, `/` → `~1`): annotation keys contain `/`.
 """
 
@@ -18,7 +19,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from translator.injection import InjectionPlan
+from translator.injection import InjectionPlan, TemplateChange
 
 Op = dict[str, Any]
 
@@ -87,6 +88,20 @@ def plan_ops(pod: Mapping[str, Any], plan: InjectionPlan, *, prefix: str = "") -
         for key, items in edit.append.items():
             _append(ops, container, container_path, key, items)
     _merge_map(ops, spec, spec_path, "securityContext", plan.pod_security_context)
+    return ops
+
+
+TEMPLATE_PREFIX = "/spec/template"
+
+
+def template_ops(change: TemplateChange) -> list[Op]:
+    """The JSON Patch of a template-mode change: remove knscale's earlier injection, then add."""
+    ops: list[Op] = [
+        {"op": "remove", "path": TEMPLATE_PREFIX + "".join(f"/{escape(str(t))}" for t in tokens)}
+        for tokens in change.removals
+    ]
+    if change.plan is not None:
+        ops += plan_ops(change.stripped, change.plan, prefix=TEMPLATE_PREFIX)
     return ops
 
 

@@ -30,6 +30,7 @@ DEFAULT_SERVICE = "knscale-webhook"
 CONFIGURATION_NAME = "knscale-webhook"  # the same name for both kinds; RBAC names it once
 SECRET_NAME = "knscale-webhook-certs"  # the self-managed CA + serving certificate
 MUTATING_WEBHOOK_NAME = "inject-model.knscale.dev"
+TEMPLATES_WEBHOOK_NAME = "inject-model-templates.knscale.dev"  # template mode (opt-in)
 VALIDATING_WEBHOOK_NAME = "validate-annotations.knscale.dev"
 MUTATE_PATH = "/mutate"
 VALIDATE_PATH = "/validate"
@@ -145,6 +146,16 @@ def inject_key_condition() -> str:
     return f"has(object.metadata.annotations) && ({keys})"
 
 
+def template_inject_condition() -> str:
+    """True for an object whose pod template asks for injection or was injected before (so that
+    removing the opt-in reaches the webhook, which then removes the injection)."""
+    keys = (*INJECT_KEYS, model_keys.INJECTED)
+    return _guarded(
+        ["spec", "template", "metadata", "annotations"],
+        lambda annotations: "(" + " || ".join(f"{_cel_str(k)} in {annotations}" for k in keys) + ")",
+    )
+
+
 def not_mirror_pod_condition() -> str:
     """Mirror (static) pods come from the kubelet and must not be mutated."""
     key = _cel_str(MIRROR_POD_ANNOTATION)
@@ -185,6 +196,17 @@ def mutating_rules() -> list[dict[str, Any]]:
     return _sorted_rules([_rule("", "v1", ["pods"], ["CREATE"])])
 
 
+def template_rules() -> list[dict[str, Any]]:
+    """Template mode: the kinds of translator.injection.TEMPLATE_KINDS."""
+    ops = ["CREATE", "UPDATE"]
+    return _sorted_rules(
+        [
+            _rule("apps", "v1", ["deployments", "statefulsets"], ops),
+            _rule("serving.knative.dev", "*", ["configurations", "services"], ops),
+        ]
+    )
+
+
 def validating_rules() -> list[dict[str, Any]]:
     ops = ["CREATE", "UPDATE"]
     return _sorted_rules(
@@ -222,8 +244,13 @@ def _metadata(name: str) -> dict[str, Any]:
 
 
 def render_mutating(
-    target: Target, *, own_namespace: str = DEFAULT_NAMESPACE, ca_bundle: str | None = None
+    target: Target,
+    *,
+    own_namespace: str = DEFAULT_NAMESPACE,
+    ca_bundle: str | None = None,
+    mutate_templates: bool = False,
 ) -> dict[str, Any]:
+    """The pods webhook; with `mutate_templates` also the template-mode one (docs/annotations.md)."""
     webhook = {
         "name": MUTATING_WEBHOOK_NAME,
         "admissionReviewVersions": ["v1", "v1beta1"],
@@ -241,11 +268,26 @@ def render_mutating(
         "sideEffects": "None",
         "timeoutSeconds": TIMEOUT_SECONDS,
     }
+    webhooks = [webhook]
+    if mutate_templates:
+        webhooks.append(
+            {
+                **webhook,
+                "name": TEMPLATES_WEBHOOK_NAME,
+                # Unreachable → the object goes through unchanged and its pods are still injected
+                # by the pods webhook when they are created.
+                "failurePolicy": "Ignore",
+                "matchConditions": [
+                    {"name": "template-has-inject-key-or-marker", "expression": template_inject_condition()}
+                ],
+                "rules": template_rules(),
+            }
+        )
     return {
         "apiVersion": ADMISSION_API_VERSION,
         "kind": "MutatingWebhookConfiguration",
         "metadata": _metadata(CONFIGURATION_NAME),
-        "webhooks": [webhook],
+        "webhooks": webhooks,
     }
 
 
@@ -274,11 +316,17 @@ def render_validating(
 
 
 def render_all(
-    target: Target, *, own_namespace: str = DEFAULT_NAMESPACE, ca_bundle: str | None = None
+    target: Target,
+    *,
+    own_namespace: str = DEFAULT_NAMESPACE,
+    ca_bundle: str | None = None,
+    mutate_templates: bool = False,
 ) -> list[dict[str, Any]]:
     """Both configurations, mutating first."""
     return [
-        render_mutating(target, own_namespace=own_namespace, ca_bundle=ca_bundle),
+        render_mutating(
+            target, own_namespace=own_namespace, ca_bundle=ca_bundle, mutate_templates=mutate_templates
+        ),
         render_validating(target, own_namespace=own_namespace, ca_bundle=ca_bundle),
     ]
 

@@ -34,6 +34,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--ca-file", help="PEM CA certificate(s) that signed the serving certificate")
     p.add_argument("--apply", action="store_true", help="create or replace them in the cluster")
+    p.add_argument(
+        "--mutate-templates",
+        action="store_true",
+        help="also register template mode: Deployments, StatefulSets and Knative Services/"
+        "Configurations get the injection in their pod template (needs injection.mutate_templates: "
+        "true in the server's settings; docs/annotations.md)",
+    )
     _cluster_flags(p)
     p.set_defaults(func=run_register)
 
@@ -81,7 +88,9 @@ def run_register(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    objects = render_all(target, own_namespace=args.namespace, ca_bundle=bundle)
+    objects = render_all(
+        target, own_namespace=args.namespace, ca_bundle=bundle, mutate_templates=args.mutate_templates
+    )
     if not args.apply:
         sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, width=1000))
         return 0

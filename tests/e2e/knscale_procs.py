@@ -86,9 +86,10 @@ def apply_json(cp: ControlPlane, namespace: str, *objects: Mapping[str, Any]) ->
 class Webhook:
     """`knscale serve` with certificates from `knscale certs`, registered through `knscale register`."""
 
-    def __init__(self, cp: ControlPlane, name: str = "webhook") -> None:
+    def __init__(self, cp: ControlPlane, name: str = "webhook", serve_args: Sequence[str] = ()) -> None:
         self.cp = cp
         self.name = name
+        self.serve_args = tuple(serve_args)
         self.cert_dir = cp.root / f"{name}-certs"
         self.port = free_port()
         self.component: Component | None = None
@@ -129,6 +130,7 @@ class Webhook:
                 # Rotation is checked by polling the files; poll fast so the scenario stays short.
                 "--cert-poll-interval=0.5",
                 "--log-level=info",
+                *self.serve_args,
             ],
             self.log,
             ports=(self.port,),
@@ -197,7 +199,7 @@ class Webhook:
         if self.component is not None:
             self.component.stop()
 
-    def register(self) -> str:
+    def register(self, *extra: str) -> str:
         done = run_knscale(
             self.cp,
             "register",
@@ -208,6 +210,7 @@ class Webhook:
             "--apply",
             "--kubeconfig",
             str(self.cp.kubeconfig),
+            *extra,
         )
         if done.returncode != 0:
             raise ControlPlaneError(f"knscale register failed ({done.returncode}): {done.stderr}")

@@ -264,3 +264,37 @@ def test_serve_accepts_the_deployment_args(tmp_path: Path) -> None:
         ][0]["args"]
         parsed = parser.parse_args(args)
         assert parsed.command == "serve" and parsed.port == 8443
+
+
+def test_template_mode_component(tmp_path: Path) -> None:
+    """An overlay of config/default plus the config/template-mode component: the template webhook
+    joins the pods webhook (merged by name, nothing else changed), and the server's settings turn
+    template mode on."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    overlay = tmp_path / "config" / "my-overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources:\n  - ../default\ncomponents:\n  - ../template-mode\n"
+    )
+    kubectl = shutil.which("kubectl")
+    assert kubectl is not None
+    done = subprocess.run(
+        [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    objs = tuple(d for d in yaml.safe_load_all(done.stdout) if d)
+    mutating = _one(objs, "MutatingWebhookConfiguration")
+    expected = render_all(ServiceTarget(), own_namespace=DEFAULT_NAMESPACE, mutate_templates=True)[0]
+    # Kustomize's merge puts the added webhook first; the two match different resources, so the
+    # order in which the API server calls them does not matter.
+    by_name = lambda hooks: sorted(hooks, key=lambda w: w["name"])  # noqa: E731
+    assert by_name(mutating["webhooks"]) == by_name(expected["webhooks"])
+    assert _one(objs, "ValidatingWebhookConfiguration") == _one(
+        render("default"), "ValidatingWebhookConfiguration"
+    )
+    settings = yaml.safe_load(_one(objs, "ConfigMap", "knscale-config")["data"]["config.yaml"])
+    assert KnscaleConfig.model_validate(settings).injection.mutate_templates is True
+    for obj in objs:
+        if (obj["apiVersion"], obj["kind"]) not in CRD_KINDS:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

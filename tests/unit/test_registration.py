@@ -322,3 +322,61 @@ def test_an_unguarded_expression_is_caught_by_the_evaluator() -> None:
     # Proves the harness detects what the guards prevent: selecting an absent map is an error.
     with pytest.raises(celpy.CELEvalError):
         _eval('"injectModelInitContainer" in object.metadata.annotations', _pod(None))
+
+
+# --- template mode ------------------------------------------------------------------------------
+
+
+def test_template_mode_adds_a_fail_open_template_webhook_and_nothing_else_changes() -> None:
+    plain = render_mutating(ServiceTarget())
+    with_templates = render_mutating(ServiceTarget(), mutate_templates=True)
+    assert len(plain["webhooks"]) == 1 and len(with_templates["webhooks"]) == 2
+    pods, templates = with_templates["webhooks"]
+    assert pods == plain["webhooks"][0]
+    assert templates["name"] == "inject-model-templates.knscale.dev"
+    assert templates["failurePolicy"] == "Ignore" and templates["reinvocationPolicy"] == "IfNeeded"
+    assert templates["clientConfig"] == pods["clientConfig"]
+    assert templates["namespaceSelector"] == pods["namespaceSelector"]
+    assert templates["rules"] == [
+        {
+            "apiGroups": ["apps"],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["deployments", "statefulsets"],
+            "scope": "Namespaced",
+        },
+        {
+            "apiGroups": ["serving.knative.dev"],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["configurations", "services"],
+            "scope": "Namespaced",
+        },
+    ]
+    kubernetes_validate.validate(with_templates, K8S_VERSION, strict=True)
+    # The in-cluster caBundle sync covers both webhooks.
+    synced, changed = with_ca_bundle(with_templates, "Q0E=")
+    assert changed and all(w["clientConfig"]["caBundle"] == "Q0E=" for w in synced["webhooks"])
+
+
+def _template(annotations: dict[str, str] | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {} if annotations is None else {"annotations": annotations}
+    return {"kind": "Deployment", "spec": {"template": {"metadata": meta, "spec": {"containers": []}}}}
+
+
+@pytest.mark.parametrize(
+    ("obj", "called"),
+    [
+        (_template({"injectModelInitContainer": "true"}), True),
+        (_template({"knscale.dev/inject-model": "true"}), True),
+        (_template({"knscale.dev/model-injected": "true"}), True),  # the opt-in was removed: undo
+        (_template({"other": "x"}), False),
+        (_template({}), False),
+        (_template(None), False),
+        ({"kind": "Deployment", "spec": {}}, False),
+        ({"kind": "Deployment"}, False),
+    ],
+)
+def test_template_match_condition(obj: dict[str, Any], called: bool) -> None:
+    webhook = render_mutating(ServiceTarget(), mutate_templates=True)["webhooks"][1]
+    assert all(_eval(c["expression"], obj) for c in webhook["matchConditions"]) is called
