@@ -128,8 +128,8 @@ def create_app(
                 endpoint.cache_miss.inc()
             review = admission.parse_review(body)
             decision = handler(review, cfg)
-            if decisions is not None:
-                decisions.put(cfg, handler, body, review.uid, decision.body, decision.outcome)
+            if decisions is not None and key is not None:
+                decisions.put(cfg, handler, key, review.uid, decision.body, decision.outcome)
         except ReviewError as exc:
             endpoint.observe("invalid", time.perf_counter() - start)
             return _error(exc.status_code, exc.message)

@@ -44,6 +44,7 @@ _UID_FIELD = re.compile(rb'"uid"[ \t\r\n]*:[ \t\r\n]*"')
 _TOKEN_VOLUME = re.compile(rb'kube-api-access-[a-z0-9]{5}(?=")')
 _TOKEN_VOLUME_PREFIX = b"kube-api-access-"
 _TOKEN_VOLUME_PLACEHOLDER = b"kube-api-access-?????"
+_TOKEN_VOLUME_LENGTH = len(_TOKEN_VOLUME_PLACEHOLDER)
 _MAX_UID_BYTES = 128  # Kubernetes sends a UUID (36 bytes)
 # Printable ASCII but quote and backslash: such a string needs no escape, so the body, orjson and
 # the reply all spell it the same.
@@ -101,12 +102,15 @@ class DecisionCache:
         if not _PLAIN_UID.fullmatch(uid):
             return None
         stripped = body[:start] + body[end:]
-        if _TOKEN_VOLUME_PREFIX in stripped:
-            names = set(_TOKEN_VOLUME.findall(stripped))
-            if len(names) > 1 or _TOKEN_VOLUME_PLACEHOLDER in stripped:
+        at = stripped.find(_TOKEN_VOLUME_PREFIX)
+        if at >= 0:
+            if _TOKEN_VOLUME.match(stripped, at) is None:
                 return None
-            if names:
-                stripped = stripped.replace(names.pop(), _TOKEN_VOLUME_PLACEHOLDER)
+            name = stripped[at : at + _TOKEN_VOLUME_LENGTH]
+            # Every occurrence must be this one name (which also rules out the placeholder).
+            if stripped.count(_TOKEN_VOLUME_PREFIX) != stripped.count(name):
+                return None
+            stripped = stripped.replace(name, _TOKEN_VOLUME_PLACEHOLDER)
         return stripped, b'"' + uid + b'"'
 
     def get(
@@ -127,22 +131,19 @@ class DecisionCache:
         self,
         config: object,
         handler: Callable[..., object],
-        body: bytes,
+        key: tuple[bytes, bytes],
         request_uid: str,
         reply: bytes,
         outcome: str,
     ) -> bool:
-        """Remember `reply` to `body` (whose parsed request.uid is `request_uid`); False when it
-        may not be cached (see the module's rules)."""
+        """Remember `reply` under `key` (`DecisionCache.key` of the body whose parsed request.uid is
+        `request_uid`); False when it may not be cached (see the module's rules)."""
         if outcome not in CACHEABLE_OUTCOMES:
-            return False
-        key = self.key(body)
-        if key is None:
             return False
         stripped, uid_json = key
         if (
             uid_json != orjson.dumps(request_uid)
-            or body.count(uid_json) != 1
+            or uid_json in stripped  # the uid also appears elsewhere in the body
             or reply.count(uid_json) != 1
             or _TOKEN_VOLUME_PREFIX in reply
         ):

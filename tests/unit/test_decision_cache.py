@@ -69,7 +69,7 @@ def test_a_uid_that_is_not_plain_gives_no_key(raw: bytes) -> None:
 
 def test_a_hit_is_the_stored_reply_with_the_new_uid() -> None:
     cache, config = DecisionCache(), object()
-    assert cache.put(config, handler, body("u-1"), "u-1", reply("u-1", "KNS004: legacy"), "patched")
+    assert cache.put(config, handler, key(body("u-1")), "u-1", reply("u-1", "KNS004: legacy"), "patched")
     hit = cache.get(config, handler, *key(body("u-2")))
     assert hit is not None and hit.outcome == "patched"
     assert hit.body == reply("u-2", "KNS004: legacy")
@@ -82,9 +82,9 @@ def test_only_a_first_uid_that_is_the_request_uid_is_stored() -> None:
     raw = orjson.dumps(
         {"object": {"metadata": {"ownerReferences": [{"uid": "rs-1"}]}}, "request": {"uid": "u-1"}}
     )
-    assert not cache.put(config, handler, raw, "u-1", reply("u-1"), "allowed")
+    assert not cache.put(config, handler, key(raw), "u-1", reply("u-1"), "allowed")
     # The uid also appears elsewhere in the body (here: as the pod's name).
-    assert not cache.put(config, handler, body("web-", "web-"), "web-", reply("web-"), "allowed")
+    assert not cache.put(config, handler, key(body("web-", "web-")), "web-", reply("web-"), "allowed")
     assert len(cache) == 0
 
 
@@ -103,6 +103,9 @@ def test_the_service_account_token_volume_name_is_not_part_of_the_key() -> None:
     one, two = key(pod_body("u-1", "kube-api-access-rzzgb")), key(pod_body("u-2", "kube-api-access-dcqrb"))
     assert one[0] == two[0]
     assert b"rzzgb" not in one[0]
+    # Something else under the prefix, or the placeholder itself in the body: no key.
+    assert DecisionCache.key(pod_body("u-3", "kube-api-access-toolong")) is None
+    assert DecisionCache.key(pod_body("u-3", "kube-api-access-rzzgb", "kube-api-access-?????")) is None
     # Two different such names in one body: no key (the renaming would not be consistent).
     assert DecisionCache.key(pod_body("u-3", "kube-api-access-rzzgb", "kube-api-access-dcqrb")) is None
     cache, config = DecisionCache(), object()
@@ -110,25 +113,25 @@ def test_the_service_account_token_volume_name_is_not_part_of_the_key() -> None:
     denial = orjson.dumps(
         {"response": {"uid": "u-1", "allowed": False, "status": {"message": "kube-api-access-rzzgb"}}}
     )
-    assert not cache.put(config, handler, raw, "u-1", denial, "denied")  # the reply names it
-    assert cache.put(config, handler, raw, "u-1", reply("u-1"), "allowed")
+    assert not cache.put(config, handler, key(raw), "u-1", denial, "denied")  # the reply names it
+    assert cache.put(config, handler, key(raw), "u-1", reply("u-1"), "allowed")
     hit = cache.get(config, handler, *key(pod_body("u-9", "kube-api-access-x2x2x")))
     assert hit is not None and hit.body == reply("u-9")
 
 
 def test_a_new_configuration_starts_afresh() -> None:
     cache, first, second = DecisionCache(), object(), object()
-    cache.put(first, handler, body("u-1"), "u-1", reply("u-1"), "allowed")
+    cache.put(first, handler, key(body("u-1")), "u-1", reply("u-1"), "allowed")
     assert cache.get(second, handler, *key(body("u-1"))) is None
-    cache.put(second, handler, body("u-1"), "u-1", reply("u-1"), "allowed")
+    cache.put(second, handler, key(body("u-1")), "u-1", reply("u-1"), "allowed")
     assert len(cache) == 1
     assert cache.get(first, handler, *key(body("u-1"))) is None
 
 
 def test_errors_and_replies_quoting_the_uid_are_not_kept() -> None:
     cache, config = DecisionCache(), object()
-    assert not cache.put(config, handler, body("u-1"), "u-1", reply("u-1"), "error")
-    assert not cache.put(config, handler, body("u-1"), "u-1", reply("u-1", "u-1"), "denied")
+    assert not cache.put(config, handler, key(body("u-1")), "u-1", reply("u-1"), "error")
+    assert not cache.put(config, handler, key(body("u-1")), "u-1", reply("u-1", "u-1"), "denied")
     assert len(cache) == 0
 
 
@@ -136,18 +139,18 @@ def test_bounded_by_entries_and_bytes_least_recently_used_first() -> None:
     cache, config = DecisionCache(max_entries=3, max_bytes=10_000), object()
     bodies = [body(f"u-{i}", f"p{i}-") for i in range(5)]
     for i in range(3):
-        cache.put(config, handler, bodies[i], f"u-{i}", reply(f"u-{i}"), "allowed")
+        cache.put(config, handler, key(bodies[i]), f"u-{i}", reply(f"u-{i}"), "allowed")
     assert cache.get(config, handler, *key(bodies[0])) is not None  # 0 is now the most recent
-    cache.put(config, handler, bodies[3], "u-3", reply("u-3"), "allowed")
+    cache.put(config, handler, key(bodies[3]), "u-3", reply("u-3"), "allowed")
     assert cache.get(config, handler, *key(bodies[1])) is None  # 1 was the least recent
     assert all(cache.get(config, handler, *key(bodies[i])) is not None for i in (0, 2, 3))
     assert len(cache) == 3
     assert cache.size_bytes == sum(len(key(bodies[i])[0]) + len(reply(f"u-{i}")) for i in (0, 2, 3))
     # One entry larger than an eighth of the byte budget is never kept.
-    assert not cache.put(config, handler, body("u-9", "x" * 2_000), "u-9", reply("u-9"), "allowed")
+    assert not cache.put(config, handler, key(body("u-9", "x" * 2_000)), "u-9", reply("u-9"), "allowed")
     small = DecisionCache(max_entries=100, max_bytes=600)
     for i in range(4):
-        small.put(config, handler, bodies[i], f"u-{i}", reply(f"u-{i}"), "allowed")
+        small.put(config, handler, key(bodies[i]), f"u-{i}", reply(f"u-{i}"), "allowed")
     assert small.size_bytes <= 600 and len(small) < 4
 
 
