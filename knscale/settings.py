@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from translator.config import KnscaleConfig
 
@@ -103,4 +103,39 @@ def load_config(
     try:
         return KnscaleConfig.model_validate(merged)
     except ValidationError as exc:
-        raise SettingsError(_format_validation_error(source, exc)) from None
+        message = _format_validation_error(source, exc)
+        more = _cross_field_problems(merged, exc)
+        raise SettingsError("\n".join([message, *(f"  {source}: {p}" for p in more)])) from None
+
+
+def _cross_field_problems(merged: dict[str, Any], exc: ValidationError) -> list[str]:
+    """The checks across fields of a section that pydantic skipped because a field of the same
+    section failed (a model validator runs only on valid fields), on the fields that are valid.
+
+    Without this a user fixes a typo, runs again, and only then learns that min-scale exceeds
+    max-scale. A problem that names a failing field is left out: it would judge a default.
+    """
+    failing: dict[str, set[str]] = {}
+    for err in exc.errors():
+        loc = err["loc"]
+        if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], str):
+            failing.setdefault(loc[0], set()).add(loc[1])
+    out: list[str] = []
+    for section, fields in sorted(failing.items()):
+        info = KnscaleConfig.model_fields.get(section)
+        data = merged.get(section)
+        model = info.annotation if info is not None else None
+        if not isinstance(data, dict) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        valid = {k: v for k, v in data.items() if k not in fields}
+        try:
+            model.model_validate(valid)
+        except ValidationError as partial:
+            named = {f.replace("_", "-") for f in fields} | fields
+            for err in partial.errors():
+                if err["loc"]:
+                    continue  # a field error: already reported by the full validation
+                for problem in str(err["msg"]).removeprefix("Value error, ").split("; "):
+                    if not any(name in problem for name in named):
+                        out.append(f"{section}: {problem}")
+    return out

@@ -45,3 +45,25 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_trailing_newline_does_not_pass_the_injection_settings(given: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         InjectionConfig.model_validate(given)
+
+
+def test_cross_field_checks_are_reported_with_the_field_errors_in_one_round(tmp_path: Path) -> None:
+    """pydantic skips a section's model validator when one of its fields fails; knscale runs it on
+    the valid fields so the user sees every problem at once."""
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "autoscaler:\n  min_scale: 5\n  max_scale: 3\n  stabel_window: 60\n  max_scale_up_rate: 0.5\n"
+        "  max_scale_down_rate: nope\n"
+        "injection:\n  default_scheme: ftp\n"
+    )
+    with pytest.raises(SettingsError) as exc:
+        load_config(f)
+    lines = str(exc.value).splitlines()
+    assert any("injection.default_scheme" in line for line in lines)
+    assert any("autoscaler.stabel_window: Extra inputs are not permitted" in line for line in lines)
+    assert any("autoscaler.max_scale_down_rate" in line for line in lines)
+    assert any("autoscaler: min-scale (5) must be less than max-scale (3)" in line for line in lines)
+    assert any("autoscaler: max-scale-up-rate = 0.5, must be greater than 1.0" in line for line in lines)
+    # A check about a failing field would judge its default: left out.
+    assert not any("max-scale-down-rate =" in line for line in lines)
+    assert len(lines) == 5, lines
