@@ -16,6 +16,7 @@ StatefulSets and Knative Services/Configurations/Revisions.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
@@ -491,18 +492,13 @@ TEMPLATE_KINDS: Mapping[tuple[str, str], bool] = {
 }
 OWNED_VOLUMES: frozenset[str] = frozenset({MODEL_VOLUME, TMP_VOLUME, HOME_VOLUME})
 
-PathTokens = tuple[str | int, ...]
-
 
 @dataclass(frozen=True, slots=True)
 class TemplateChange:
-    """How to bring a pod template to its injected form.
+    """How to bring a pod template to its injected form: `plan` (None: nothing) applied to
+    `stripped`, the template with knscale's earlier injection taken out. The webhook applies it,
+    settles the result against the template (`settle_template`) and sends the difference."""
 
-    First `removals` (JSON pointer tokens below the template, in patch order) take out an earlier
-    injection; `stripped` is the template after them; then `plan` (None: nothing) applies to it.
-    """
-
-    removals: tuple[PathTokens, ...]
     stripped: Mapping[str, Any]
     plan: InjectionPlan | None
 
@@ -515,9 +511,11 @@ def plan_template_injection(
     A template that carries the status marker was injected by knscale before, and knscale owns
     what it added there (everything named `knscale-model*`): that is taken out and the injection
     planned afresh from the annotations, so changing `knscale.dev/model-uri` updates the
-    initContainer and removing the opt-in removes it. The caller compares the result with the
-    template and sends no patch when nothing changes. Without the marker it is the pod planning
-    as is (a pre-declared knscale-model-init is completed).
+    initContainer and removing the opt-in removes it. The caller applies the plan, settles the
+    result against the template (`settle_template`) and sends only the difference. Without the
+    marker, a template with nothing under knscale's names is planned like a pod; one that has such
+    parts (e.g. a customised knscale-model-init) is left as written, its pods completed by the pod
+    webhook, so whatever knscale adds to a template is wholly its own.
 
     Warnings are not returned: the validating webhook reports them for the same request.
     """
@@ -535,10 +533,10 @@ def plan_template_injection(
     if structural:
         return None, structural
     assert _is_map(spec)
-    removals: tuple[PathTokens, ...] = ()
     stripped: Mapping[str, Any] = template
-    if INJECTED in annotations:
-        removals, stripped = _strip_injection(template)
+    marked = INJECTED in annotations
+    if marked:
+        stripped = _strip_injection(template)
         annotations = _mapping(_mapping(stripped.get("metadata")).get("annotations"))
     elif _has_owned_names(spec):
         # The author declared parts under knscale's names (e.g. a customised knscale-model-init):
@@ -548,7 +546,7 @@ def plan_template_injection(
     request, findings = read_model_request(annotations, ref=ref, path=TEMPLATE_ANNOTATIONS, config=cfg)
     errors = [f for f in findings if f.is_error]
     if request is None:
-        return (TemplateChange(removals, stripped, None) if removals and not errors else None), errors
+        return (TemplateChange(stripped, None) if marked and not errors else None), errors
     findings = errors + _namespace_findings(ref.namespace, ref, TEMPLATE_ANNOTATIONS, config)
     stripped_spec = _mapping(stripped.get("spec"))
     apps = _app_containers(stripped_spec, _fixed(cfg).skipped)
@@ -559,7 +557,94 @@ def plan_template_injection(
     ]
     if findings:
         return None, findings
-    return TemplateChange(removals, stripped, _build_plan(stripped_spec, apps, request, _fixed(cfg))), []
+    plan = _build_plan(stripped_spec, apps, request, _fixed(cfg))
+    if knative:
+        # Knative accepts a pod securityContext only with kubernetes.podspec-securitycontext
+        # (off by default), and the downloader needs no fsGroup: its emptyDirs are world-writable.
+        plan = dataclasses.replace(plan, pod_security_context={})
+    return TemplateChange(stripped, plan), []
+
+
+def settle_template(original: Mapping[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """`desired` (the stripped template with the plan applied) made to differ from `original` only
+    where it must, in place:
+
+    * a part knscale owns that `original` already has, and that says everything the new one says
+      (it may say more: fields the API server or Knative defaulted, such as
+      terminationMessagePath), is kept as it is — so an unchanged template yields no patch;
+    * owned parts stay at the index they had (an initContainer the author placed after
+      knscale-model-init keeps running after the download); new ones go at the end;
+    * mounts of owned volumes that no longer exist are dropped from every container (after the
+      opt-in is removed, or pvc:// replaced the scratch volumes), so no mount is left dangling.
+    """
+    spec = desired.get("spec")
+    if not isinstance(spec, dict):
+        return desired
+    old_spec = _mapping(original.get("spec"))
+    _settle_list(
+        spec, "volumes", _list(old_spec.get("volumes")), lambda i: _mapping(i).get("name") in OWNED_VOLUMES
+    )
+    _settle_list(
+        spec,
+        "initContainers",
+        _list(old_spec.get("initContainers")),
+        lambda i: _mapping(i).get("name") == INIT_CONTAINER_NAME,
+    )
+    old_containers = _list(old_spec.get("containers"))
+    new_containers = _list(spec.get("containers"))
+    if len(old_containers) == len(new_containers):
+        for old, new in zip(old_containers, new_containers, strict=True):
+            if isinstance(new, dict):
+                _settle_list(
+                    new,
+                    "volumeMounts",
+                    _list(_mapping(old).get("volumeMounts")),
+                    lambda m: _mapping(m).get("name") == MODEL_VOLUME,
+                )
+    volumes = {_mapping(v).get("name") for v in _list(spec.get("volumes"))}
+    gone = OWNED_VOLUMES - volumes
+    for field_name in ("initContainers", "containers"):
+        for c in _list(spec.get(field_name)):
+            mounts = _mapping(c).get("volumeMounts")
+            if isinstance(mounts, list) and isinstance(c, dict):
+                c["volumeMounts"] = [m for m in mounts if _mapping(m).get("name") not in gone]
+    return desired
+
+
+def _settle_list(
+    parent: dict[str, Any], key: str, old_items: list[Any], owned: Callable[[Any], bool]
+) -> None:
+    items = parent.get(key)
+    if not isinstance(items, list):
+        return
+    old_owned = {(_mapping(item).get("name")): (i, item) for i, item in enumerate(old_items) if owned(item)}
+    others = [item for item in items if not owned(item)]
+    placed: list[tuple[int, Any]] = []
+    appended: list[Any] = []
+    for item in (item for item in items if owned(item)):
+        old = old_owned.get(_mapping(item).get("name"))
+        if old is None:
+            appended.append(item)
+        else:
+            placed.append((old[0], old[1] if _covers(old[1], item) else item))
+    result = list(others)
+    for index, item in sorted(placed, key=lambda p: p[0]):
+        result.insert(min(index, len(result)), item)
+    result.extend(appended)
+    items[:] = result
+
+
+def _covers(have: Any, want: Any) -> bool:
+    """`have` says everything `want` says (maps may hold more keys; lists match item by item)."""
+    if _is_map(want):
+        return _is_map(have) and all(k in have and _covers(have[k], v) for k, v in want.items())
+    if isinstance(want, list):
+        return (
+            isinstance(have, list)
+            and len(have) == len(want)
+            and all(_covers(h, w) for h, w in zip(have, want, strict=True))
+        )
+    return bool(have == want and type(have) is type(want))
 
 
 def _has_owned_names(spec: Mapping[str, Any]) -> bool:
@@ -574,35 +659,19 @@ def _has_owned_names(spec: Mapping[str, Any]) -> bool:
     )
 
 
-def _strip_injection(template: Mapping[str, Any]) -> tuple[tuple[PathTokens, ...], dict[str, Any]]:
-    """An earlier injection taken out of a copy of `template`: (the removals, the copy).
-
-    Removals within one list go from the highest index down, so each pointer is valid when the
-    API server applies it after the ones before.
-    """
+def _strip_injection(template: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `template` without knscale's earlier injection (the marker and everything named
+    as knscale's parts)."""
     stripped: dict[str, Any] = copy.deepcopy(dict(template))
-    removals: list[PathTokens] = []
-    annotations = stripped["metadata"]["annotations"]
-    del annotations[INJECTED]
-    removals.append(("metadata", "annotations", INJECTED))
+    del stripped["metadata"]["annotations"][INJECTED]
     spec = stripped["spec"]
 
-    def drop(items: list[Any], where: PathTokens, owned: Callable[[Mapping[str, Any]], bool]) -> None:
-        for i in range(len(items) - 1, -1, -1):
-            if owned(_mapping(items[i])):
-                del items[i]
-                removals.append((*where, i))
+    def drop(items: Any, owned: Callable[[Mapping[str, Any]], bool]) -> None:
+        if isinstance(items, list):
+            items[:] = [item for item in items if not owned(_mapping(item))]
 
-    drop(_list(spec.get("volumes")), ("spec", "volumes"), lambda v: v.get("name") in OWNED_VOLUMES)
-    drop(
-        _list(spec.get("initContainers")),
-        ("spec", "initContainers"),
-        lambda c: c.get("name") == INIT_CONTAINER_NAME,
-    )
-    for i, c in enumerate(_list(spec.get("containers"))):
-        drop(
-            _list(_mapping(c).get("volumeMounts")),
-            ("spec", "containers", i, "volumeMounts"),
-            lambda m: m.get("name") == MODEL_VOLUME,
-        )
-    return tuple(removals), stripped
+    drop(spec.get("volumes"), lambda v: v.get("name") in OWNED_VOLUMES)
+    drop(spec.get("initContainers"), lambda c: c.get("name") == INIT_CONTAINER_NAME)
+    for c in _list(spec.get("containers")):
+        drop(_mapping(c).get("volumeMounts"), lambda m: m.get("name") == MODEL_VOLUME)
+    return stripped

@@ -16,15 +16,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jsonpatch
 import orjson
 
 from translator.config import KnscaleConfig
 from translator.findings import Finding, Severity
-from translator.injection import TEMPLATE_KINDS, plan_injection, plan_template_injection
+from translator.injection import TEMPLATE_KINDS, plan_injection, plan_template_injection, settle_template
 from translator.rules import RULES
 from translator.validate import object_ref, validate_object
-from webhook.patch import encode_patch, plan_ops, template_ops
+from webhook.patch import TEMPLATE_PREFIX, diff_ops, encode_patch, injected_template, plan_ops
 from webhook.registration import MIRROR_POD_ANNOTATION
 
 log = logging.getLogger("knscale.webhook")
@@ -289,13 +288,9 @@ def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) ->
             return Decision(build_response(review, allowed=False, message=denial_message(errors)), "denied")
         if change is None:
             return _allow(review)
-        ops = template_ops(change)
         template = obj["spec"]["template"]
-        unchanged = (
-            not ops
-            or jsonpatch.apply_patch({"spec": {"template": template}}, ops)["spec"]["template"] == template
-        )
-        if unchanged:
+        ops = diff_ops(template, settle_template(template, injected_template(change)), TEMPLATE_PREFIX)
+        if not ops:
             return _allow(review)
         return Decision(build_response(review, allowed=True, patch=encode_patch(ops)), "patched")
     except Exception:

@@ -120,7 +120,7 @@ def create_app(
             body = await read_bounded_body(request, cfg.injection.max_request_bytes)
             key = DecisionCache.key(body) if decisions is not None else None
             if decisions is not None and key is not None:
-                cached = decisions.get(cfg, handler, *key)
+                cached = decisions.get(cfg, handler, *key, body)
                 if cached is not None:  # the same review as an earlier one but for its uid
                     endpoint.cache_hit.inc()
                     endpoint.observe(cached.outcome, time.perf_counter() - start)

@@ -8,19 +8,21 @@ Scaling a model Deployment from 1 to 50 pods then parses 50 reviews but plans on
 
 Exactness rules (a hit must give the bytes a miss would have given):
 
-* the key is the body with the value of its first `"uid": "…"` removed. A reply is stored only
-  when that value is the request's uid (checked against the parsed review), occurs nowhere else
-  in the body, and occurs exactly once in the reply (so nothing else can depend on it);
-* so a body with the same key is the stored body with another string in the request uid's
-  place: the same review for another uid. It is answered without being parsed, which is why the
-  value must be plain printable ASCII without quote or backslash (then it is valid JSON, means itself,
-  and is spelled the same in the reply);
+* the key is the body with the value of its first `"uid": "…"` removed. That value must be plain
+  printable ASCII without quote or backslash: a single JSON string token that means itself and is
+  spelled the same in the reply. A reply is stored only when the value equals the parsed
+  request.uid, occurs nowhere else in the body, and once in the reply;
+* so a body with the same key is the stored body with another plain string in that place. Before
+  an entry answers its first hit, that body is parsed once to check that the string in that place
+  is its request.uid (an escaped or duplicated `uid` key could make an earlier `uid` field the
+  first one found); the check is about the shape both bodies share, so it holds for every later
+  hit, which is answered without parsing;
 * the one name the API server makes up per pod before any webhook runs -- the ServiceAccount
-  admission plugin's projected token volume `kube-api-access-<5 random characters>`, named in
-  `volumes` and in each container's `volumeMounts` -- is replaced in the key by a fixed
-  placeholder (only when the body has one such name). A decision depends on that name only by
-  comparing it with other names in the same pod, so a renamed copy gets the same decision; a
-  reply that mentions it (e.g. a denial naming the volume) is never stored;
+  admission plugin's projected token volume `kube-api-access-<5 random characters>` -- is replaced
+  in the key by a fixed placeholder, only when every occurrence of `kube-api-access-` in the body
+  is that one name as the value of a `"name"` field (a volume's or a mount's). The decision uses
+  volume names only to compare them with other names; a reply in which the name appears (in its
+  text or in its decoded patch) is never stored;
 * the configuration is part of the key by identity (a reload starts afresh), and so is the
   handler (each endpoint its own entries);
 * only decisions are cached (allowed, patched, denied), never internal errors;
@@ -29,6 +31,7 @@ Exactness rules (a hit must give the bytes a miss would have given):
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from collections import OrderedDict
@@ -43,6 +46,8 @@ _UID_FIELD = re.compile(rb'"uid"[ \t\r\n]*:[ \t\r\n]*"')
 # ServiceAccount admission: "kube-api-access-" + utilrand.String(5).
 _TOKEN_VOLUME = re.compile(rb'kube-api-access-[a-z0-9]{5}(?=")')
 _TOKEN_VOLUME_PREFIX = b"kube-api-access-"
+_TOKEN_VOLUME_FIELDS = (b'"name":"', b'"name": "')  # compact (the API server) or spaced
+_PATCH_FIELD = re.compile(rb'"patch":"([A-Za-z0-9+/=]*)"')
 _TOKEN_VOLUME_PLACEHOLDER = b"kube-api-access-?????"
 _TOKEN_VOLUME_LENGTH = len(_TOKEN_VOLUME_PLACEHOLDER)
 _MAX_UID_BYTES = 128  # Kubernetes sends a UUID (36 bytes)
@@ -51,11 +56,12 @@ _MAX_UID_BYTES = 128  # Kubernetes sends a UUID (36 bytes)
 _PLAIN_UID = re.compile(rb"[ !#-\[\]-~]+")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedReply:
     body: bytes  # the reply as sent, with the uid of the request that made it
     uid_json: bytes  # that uid as a JSON string literal, e.g. b'"705ab4f5-..."'
     outcome: str
+    verified: bool = False  # a later body of this shape was parsed: its uid is where we look
 
 
 class DecisionCache:
@@ -107,15 +113,19 @@ class DecisionCache:
             if _TOKEN_VOLUME.match(stripped, at) is None:
                 return None
             name = stripped[at : at + _TOKEN_VOLUME_LENGTH]
-            # Every occurrence must be this one name (which also rules out the placeholder).
-            if stripped.count(_TOKEN_VOLUME_PREFIX) != stripped.count(name):
+            # Every occurrence must be this one name as a "name" value (which also rules out the
+            # placeholder, and the name inside annotation values the decision could copy).
+            count = stripped.count(_TOKEN_VOLUME_PREFIX)
+            as_names = sum(stripped.count(field + name) for field in _TOKEN_VOLUME_FIELDS)
+            if count != stripped.count(name) or count != as_names:
                 return None
             stripped = stripped.replace(name, _TOKEN_VOLUME_PLACEHOLDER)
         return stripped, b'"' + uid + b'"'
 
     def get(
-        self, config: object, handler: Callable[..., object], stripped: bytes, uid_json: bytes
+        self, config: object, handler: Callable[..., object], stripped: bytes, uid_json: bytes, body: bytes
     ) -> CachedReply | None:
+        """The reply to `body` (whose `key` is (stripped, uid_json)), or None: decide afresh."""
         with self._lock:
             if config is not self._config:
                 return None
@@ -125,7 +135,15 @@ class DecisionCache:
             self._entries.move_to_end((handler, stripped))
         if entry.uid_json == uid_json:
             return entry
-        return CachedReply(entry.body.replace(entry.uid_json, uid_json, 1), uid_json, entry.outcome)
+        if not entry.verified:
+            if not _uid_is_request_uid(body, uid_json):
+                with self._lock:
+                    if self._entries.get((handler, stripped)) is entry:
+                        del self._entries[(handler, stripped)]
+                        self._bytes -= len(stripped) + len(entry.body)
+                return None
+            entry.verified = True
+        return CachedReply(entry.body.replace(entry.uid_json, uid_json, 1), uid_json, entry.outcome, True)
 
     def put(
         self,
@@ -145,7 +163,7 @@ class DecisionCache:
             uid_json != orjson.dumps(request_uid)
             or uid_json in stripped  # the uid also appears elsewhere in the body
             or reply.count(uid_json) != 1
-            or _TOKEN_VOLUME_PREFIX in reply
+            or _mentions_token_volume(reply)
         ):
             return False
         size = len(stripped) + len(reply)
@@ -165,3 +183,19 @@ class DecisionCache:
                 (_, old_stripped), evicted = self._entries.popitem(last=False)
                 self._bytes -= len(old_stripped) + len(evicted.body)
         return True
+
+
+def _uid_is_request_uid(body: bytes, uid_json: bytes) -> bool:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    request = doc.get("request") if isinstance(doc, dict) else None
+    return isinstance(request, dict) and orjson.dumps(request.get("uid")) == uid_json
+
+
+def _mentions_token_volume(reply: bytes) -> bool:
+    if _TOKEN_VOLUME_PREFIX in reply:
+        return True
+    patch = _PATCH_FIELD.search(reply)
+    return patch is not None and _TOKEN_VOLUME_PREFIX in base64.b64decode(patch.group(1))

@@ -6,17 +6,19 @@ Rules that keep each op applicable by the API server (a patch that fails to appl
 500 for the user whatever the failurePolicy):
 
 * a missing or null parent (list or map) is added whole first; later items use `/-`;
-* only `add` ops, into paths whose parents the pod has or an earlier op created (template mode
-  first `remove`s its own earlier injection, each list from its highest index down);
+* only `add` ops, into paths whose parents the pod has or an earlier op created (template mode,
+  which must also update and remove what it added before, diffs the template instead);
 * keys are escaped per RFC 6901 (`~` → `~0`, `/` → `~1`): annotation keys contain `/`.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
+import jsonpatch
 import orjson
 
 from translator.injection import InjectionPlan, TemplateChange
@@ -94,15 +96,37 @@ def plan_ops(pod: Mapping[str, Any], plan: InjectionPlan, *, prefix: str = "") -
 TEMPLATE_PREFIX = "/spec/template"
 
 
-def template_ops(change: TemplateChange) -> list[Op]:
-    """The JSON Patch of a template-mode change: remove knscale's earlier injection, then add."""
-    ops: list[Op] = [
-        {"op": "remove", "path": TEMPLATE_PREFIX + "".join(f"/{escape(str(t))}" for t in tokens)}
-        for tokens in change.removals
-    ]
+def injected_template(change: TemplateChange) -> dict[str, Any]:
+    """A copy of the template with knscale's earlier injection taken out and the plan applied."""
+    template: dict[str, Any] = copy.deepcopy(dict(change.stripped))
     if change.plan is not None:
-        ops += plan_ops(change.stripped, change.plan, prefix=TEMPLATE_PREFIX)
-    return ops
+        jsonpatch.apply_patch(template, plan_ops(template, change.plan), in_place=True)
+    return template
+
+
+def diff_ops(original: Any, desired: Any, path: str) -> list[Op]:
+    """RFC 6902 ops turning `original` into `desired`: maps key by key, lists of the same length
+    item by item, anything else replaced whole. For template mode only (a pod template is small and
+    rarely admitted); pods get ops built from the plan, which is far cheaper than any diff."""
+    if original == desired:
+        return []
+    if _is_map(original) and _is_map(desired):
+        ops: list[Op] = [
+            {"op": "remove", "path": f"{path}/{escape(k)}"} for k in original if k not in desired
+        ]
+        for k, v in desired.items():
+            if k not in original:
+                ops.append({"op": "add", "path": f"{path}/{escape(k)}", "value": v})
+            else:
+                ops += diff_ops(original[k], v, f"{path}/{escape(k)}")
+        return ops
+    if isinstance(original, list) and isinstance(desired, list) and len(original) == len(desired):
+        return [
+            op
+            for i, (a, b) in enumerate(zip(original, desired, strict=True))
+            for op in diff_ops(a, b, f"{path}/{i}")
+        ]
+    return [{"op": "replace", "path": path, "value": desired}]
 
 
 def encode_patch(ops: Sequence[Op]) -> str:

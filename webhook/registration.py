@@ -274,9 +274,11 @@ def render_mutating(
             {
                 **webhook,
                 "name": TEMPLATES_WEBHOOK_NAME,
-                # Unreachable → the object goes through unchanged and its pods are still injected
-                # by the pods webhook when they are created.
-                "failurePolicy": "Ignore",
+                # Fail, like the pods webhook: a Deployment updated to a new model while the webhook
+                # is unreachable would otherwise keep the old initContainer, and its pods carry the
+                # marker, so nothing would download the new model. Objects without the inject keys
+                # or the marker never reach it (matchConditions).
+                "failurePolicy": "Fail",
                 "matchConditions": [
                     {"name": "template-has-inject-key-or-marker", "expression": template_inject_condition()}
                 ],

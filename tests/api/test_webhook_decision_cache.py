@@ -109,3 +109,47 @@ def test_pods_differing_only_in_their_token_volume_name_share_a_decision() -> No
     post(cached, with_uid(first, "uid-1"))
     assert post(cached, second) == post(uncached, second)
     assert cache_counts(cached, "mutate") == {"hit": 1.0, "miss": 1.0}
+
+
+def _raw(client: TestClient, body: bytes) -> bytes:
+    r = client.post("/mutate", content=body, headers=HEADERS)
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def test_a_token_volume_name_elsewhere_in_the_pod_is_not_normalised() -> None:
+    """`kube-api-access-xxxxx` as an annotation value is data the reply may carry (here: the
+    credentials Secret the downloader reads), so bodies that differ there are different pods."""
+    cached = TestClient(create_app(KnscaleConfig()))
+    uncached = TestClient(create_app(KnscaleConfig(), decision_cache=False))
+    seed = json.loads((FIXTURES / "pod-create-v1.json").read_text())
+    for i, secret in enumerate(["kube-api-access-abcde", "kube-api-access-zzzzz", "kube-api-access-7xk2p"]):
+        review = with_uid(seed, f"uid-{i}")
+        review["request"]["object"]["metadata"]["annotations"]["knscale.dev/model-credentials-secret"] = (
+            secret
+        )
+        assert post(cached, review) == post(uncached, review)
+    assert cache_counts(cached, "mutate")["hit"] == 0.0
+
+
+def test_the_first_uid_field_must_be_the_request_uid_even_when_spelled_oddly() -> None:
+    """The byte search finds the first `"uid"`; an escaped request.uid (or a duplicate key) could
+    make it another field. The first hit of an entry parses the body once and refuses that."""
+    cached = TestClient(create_app(KnscaleConfig()))
+    uncached = TestClient(create_app(KnscaleConfig(), decision_cache=False))
+
+    def body(meta_uid: str) -> bytes:
+        return (
+            b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{'
+            b'"object":{"apiVersion":"v1","kind":"Pod","metadata":{"uid":"' + meta_uid.encode() + b'",'
+            b'"annotations":{"knscale.dev/inject-model":"true","knscale.dev/model-uri":"s3://b/m"}},'
+            b'"spec":{"containers":[{"name":"app","image":"a:1"}]}},'
+            b'"kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"ns",'
+            b'"uid":"\\u0061bc"}}'
+        )
+
+    first = _raw(cached, body("abc"))  # request.uid is "abc", spelled escaped; metadata.uid comes first
+    assert json.loads(first)["response"]["uid"] == "abc"
+    second = body("xyz")
+    assert _raw(cached, second) == _raw(uncached, second)
+    assert json.loads(_raw(cached, second))["response"]["uid"] == "abc"

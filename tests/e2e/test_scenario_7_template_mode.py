@@ -6,8 +6,8 @@ afterwards). Asserted on what the API server stored:
 
 1. `kubectl apply` of a Deployment → its stored template carries the injection; the pods
    kube-controller-manager makes from it have exactly one knscale-model-init (the pod webhook
-   sees the marker and adds nothing); re-applying the same manifest changes nothing (same
-   generation: no rollout).
+   sees the marker and adds nothing); an update that leaves the template alone gets no patch
+   (no new ReplicaSet), although the API server has defaulted fields of the injection.
 2. Changing `knscale.dev/model-uri` by `kubectl apply` updates the stored initContainer; removing
    the opt-in removes the injection.
 3. `kn service create` with the seed's annotations → the stored ksvc template carries the
@@ -111,7 +111,6 @@ def test_deployment_template_is_injected_once_and_reapply_changes_nothing(
     _apply(cp, ns, _deployment(annotations))
     stored = cp.get("deployment", "model-server", ns)
     assert _injection(stored["spec"]["template"]) == INJECTED
-    generation = stored["metadata"]["generation"]
 
     def pods() -> list[dict[str, Any]] | None:
         items: list[dict[str, Any]] = json.loads(
@@ -123,10 +122,22 @@ def test_deployment_template_is_injected_once_and_reapply_changes_nothing(
         assert [c["name"] for c in pod["spec"]["initContainers"]] == [INIT], pod["spec"]["initContainers"]
         assert _injection(pod)["mounts"] == [["/mnt/models"]]
 
-    _apply(cp, ns, _deployment(annotations))  # the manifest from Git, again
+    # An update that leaves the template alone. The stored initContainer now has fields the API
+    # server defaulted (terminationMessagePath …): still no patch, so no new rollout.
+    assert stored["spec"]["template"]["spec"]["initContainers"][0]["terminationMessagePath"]
+    patched = {"endpoint": "mutate", "outcome": "patched"}
+    patched_before = template_webhook.metric("knscale_webhook_requests_total", **patched)
+    relabelled = _deployment(annotations)
+    relabelled["metadata"]["labels"] = {"team": "ml"}  # so kubectl really sends an UPDATE
+    _apply(cp, ns, relabelled)
+    assert template_webhook.metric("knscale_webhook_requests_total", **patched) == patched_before
     again = cp.get("deployment", "model-server", ns)
-    assert again["metadata"]["generation"] == generation  # no patch: no new rollout
-    assert _injection(again["spec"]["template"]) == INJECTED
+    assert again["metadata"]["labels"] == {"team": "ml"}
+    # (The generation moves anyway: Deployments bump it on annotation changes too, and kubectl
+    # rewrites last-applied-configuration.) The template did not change: no new ReplicaSet.
+    assert again["spec"]["template"] == stored["spec"]["template"]
+    replica_sets = json.loads(cp.kubectl("get", "replicasets", "-n", ns, "-o", "json").stdout)["items"]
+    assert len(replica_sets) == 1, [r["metadata"]["name"] for r in replica_sets]
 
 
 def test_changing_the_model_updates_and_opting_out_removes_the_injection(

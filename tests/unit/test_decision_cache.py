@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -70,10 +71,12 @@ def test_a_uid_that_is_not_plain_gives_no_key(raw: bytes) -> None:
 def test_a_hit_is_the_stored_reply_with_the_new_uid() -> None:
     cache, config = DecisionCache(), object()
     assert cache.put(config, handler, key(body("u-1")), "u-1", reply("u-1", "KNS004: legacy"), "patched")
-    hit = cache.get(config, handler, *key(body("u-2")))
+    hit = cache.get(config, handler, *key(body("u-2")), body("u-2"))
     assert hit is not None and hit.outcome == "patched"
     assert hit.body == reply("u-2", "KNS004: legacy")
-    assert cache.get(config, other_handler, *key(body("u-2"))) is None  # each endpoint its own entries
+    assert (
+        cache.get(config, other_handler, *key(body("u-2")), body("u-2")) is None
+    )  # each endpoint its own entries
 
 
 def test_only_a_first_uid_that_is_the_request_uid_is_stored() -> None:
@@ -115,17 +118,22 @@ def test_the_service_account_token_volume_name_is_not_part_of_the_key() -> None:
     )
     assert not cache.put(config, handler, key(raw), "u-1", denial, "denied")  # the reply names it
     assert cache.put(config, handler, key(raw), "u-1", reply("u-1"), "allowed")
-    hit = cache.get(config, handler, *key(pod_body("u-9", "kube-api-access-x2x2x")))
+    hit = cache.get(
+        config,
+        handler,
+        *key(pod_body("u-9", "kube-api-access-x2x2x")),
+        pod_body("u-9", "kube-api-access-x2x2x"),
+    )
     assert hit is not None and hit.body == reply("u-9")
 
 
 def test_a_new_configuration_starts_afresh() -> None:
     cache, first, second = DecisionCache(), object(), object()
     cache.put(first, handler, key(body("u-1")), "u-1", reply("u-1"), "allowed")
-    assert cache.get(second, handler, *key(body("u-1"))) is None
+    assert cache.get(second, handler, *key(body("u-1")), body("u-1")) is None
     cache.put(second, handler, key(body("u-1")), "u-1", reply("u-1"), "allowed")
     assert len(cache) == 1
-    assert cache.get(first, handler, *key(body("u-1"))) is None
+    assert cache.get(first, handler, *key(body("u-1")), body("u-1")) is None
 
 
 def test_errors_and_replies_quoting_the_uid_are_not_kept() -> None:
@@ -140,10 +148,10 @@ def test_bounded_by_entries_and_bytes_least_recently_used_first() -> None:
     bodies = [body(f"u-{i}", f"p{i}-") for i in range(5)]
     for i in range(3):
         cache.put(config, handler, key(bodies[i]), f"u-{i}", reply(f"u-{i}"), "allowed")
-    assert cache.get(config, handler, *key(bodies[0])) is not None  # 0 is now the most recent
+    assert cache.get(config, handler, *key(bodies[0]), bodies[0]) is not None  # 0 is now the most recent
     cache.put(config, handler, key(bodies[3]), "u-3", reply("u-3"), "allowed")
-    assert cache.get(config, handler, *key(bodies[1])) is None  # 1 was the least recent
-    assert all(cache.get(config, handler, *key(bodies[i])) is not None for i in (0, 2, 3))
+    assert cache.get(config, handler, *key(bodies[1]), bodies[1]) is None  # 1 was the least recent
+    assert all(cache.get(config, handler, *key(bodies[i]), bodies[i]) is not None for i in (0, 2, 3))
     assert len(cache) == 3
     assert cache.size_bytes == sum(len(key(bodies[i])[0]) + len(reply(f"u-{i}")) for i in (0, 2, 3))
     # One entry larger than an eighth of the byte budget is never kept.
@@ -178,3 +186,28 @@ def test_a_cached_reply_is_the_reply_an_uncached_server_gives(pod: dict[str, Any
     assert cached.content == fresh.content
     cache: DecisionCache = CACHED.app.state.decision_cache  # type: ignore[attr-defined]
     assert len(cache) > 0  # the second post really could come from the cache
+
+
+def test_a_patch_that_carries_the_token_volume_name_is_not_kept() -> None:
+    cache, config = DecisionCache(), object()
+    raw = pod_body("u-1", "kube-api-access-rzzgb")
+    ops = [{"op": "add", "path": "/spec/x", "value": "kube-api-access-rzzgb"}]
+    patched = orjson.dumps(
+        {"response": {"uid": "u-1", "allowed": True, "patch": base64.b64encode(orjson.dumps(ops)).decode()}}
+    )
+    assert not cache.put(config, handler, key(raw), "u-1", patched, "patched")
+
+
+def test_the_first_hit_of_an_entry_checks_the_uid_position_once() -> None:
+    cache, config = DecisionCache(), object()
+    assert cache.put(config, handler, key(body("u-1")), "u-1", reply("u-1"), "allowed")
+    hit = cache.get(config, handler, *key(body("u-2")), body("u-2"))
+    assert hit is not None and hit.verified
+    # Verified: a later body of the same shape is answered without parsing (here it would not
+    # even parse: the check is not repeated).
+    assert cache.get(config, handler, *key(body("u-3")), b"not json") is not None
+    # An unverified entry whose first hit does not parse to that uid is dropped.
+    other = DecisionCache()
+    other.put(config, handler, key(body("u-1")), "u-1", reply("u-1"), "allowed")
+    assert other.get(config, handler, *key(body("u-2")), b"not json") is None
+    assert len(other) == 0 and other.size_bytes == 0

@@ -327,14 +327,14 @@ def test_an_unguarded_expression_is_caught_by_the_evaluator() -> None:
 # --- template mode ------------------------------------------------------------------------------
 
 
-def test_template_mode_adds_a_fail_open_template_webhook_and_nothing_else_changes() -> None:
+def test_template_mode_adds_a_template_webhook_and_nothing_else_changes() -> None:
     plain = render_mutating(ServiceTarget())
     with_templates = render_mutating(ServiceTarget(), mutate_templates=True)
     assert len(plain["webhooks"]) == 1 and len(with_templates["webhooks"]) == 2
     pods, templates = with_templates["webhooks"]
     assert pods == plain["webhooks"][0]
     assert templates["name"] == "inject-model-templates.knscale.dev"
-    assert templates["failurePolicy"] == "Ignore" and templates["reinvocationPolicy"] == "IfNeeded"
+    assert templates["failurePolicy"] == "Fail" and templates["reinvocationPolicy"] == "IfNeeded"
     assert templates["clientConfig"] == pods["clientConfig"]
     assert templates["namespaceSelector"] == pods["namespaceSelector"]
     assert templates["rules"] == [

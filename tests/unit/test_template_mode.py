@@ -279,3 +279,58 @@ def test_inject_then_opt_out_round_trips_over_generated_templates(pod: dict[str,
     assert parts["marker"] is None and parts["init"] == [] and parts["volumes"] == []
     assert all(m == [] for m in parts["mounts"])
     assert "patch" not in admit(undone, operation="UPDATE")
+
+
+def test_knscales_init_container_keeps_its_place_among_the_authors() -> None:
+    obj = workload("Deployment", SEED)
+    injected = apply(obj, admit(obj))
+    # The author adds a step that must run after the download (kubectl apply/edit appends it).
+    injected["spec"]["template"]["spec"]["initContainers"].append(
+        {"name": "after-download", "image": "busybox:1"}
+    )
+    assert "patch" not in admit(injected, operation="UPDATE")
+    changed = copy.deepcopy(injected)
+    changed["spec"]["template"]["metadata"]["annotations"]["modelPath"] = "/autotables/48/"
+    updated = apply(changed, admit(changed, operation="UPDATE"))
+    inits = updated["spec"]["template"]["spec"]["initContainers"]
+    assert [c["name"] for c in inits] == [INIT_CONTAINER_NAME, "after-download"]
+    assert inits[0]["args"][0] == "s3://autotables_47/autotables/48/"
+    ops = orjson.loads(base64.b64decode(admit(changed, operation="UPDATE")["patch"]))
+    assert all(op["path"].startswith("/spec/template/spec/initContainers/0/") for op in ops), ops
+
+
+def test_fields_the_api_server_defaulted_do_not_make_a_patch() -> None:
+    obj = workload("Deployment", SEED)
+    stored = apply(obj, admit(obj))
+    init = stored["spec"]["template"]["spec"]["initContainers"][0]
+    init["terminationMessagePath"] = "/dev/termination-log"  # what the API server adds
+    init["resources"]["claims"] = []
+    for volume in stored["spec"]["template"]["spec"]["volumes"]:
+        volume.setdefault("emptyDir", {})
+    assert "patch" not in admit(stored, operation="UPDATE")
+
+
+def test_opting_out_drops_every_mount_of_the_removed_volumes() -> None:
+    obj = workload("Deployment", SEED)
+    injected = apply(obj, admit(obj))
+    # The author's own init step reads the model: it mounts knscale's volume.
+    injected["spec"]["template"]["spec"]["initContainers"].append(
+        {"name": "warm", "image": "busybox:1", "volumeMounts": [{"name": MODEL_VOLUME, "mountPath": "/m"}]}
+    )
+    opted_out = copy.deepcopy(injected)
+    ann = opted_out["spec"]["template"]["metadata"]["annotations"]
+    for key in ("modelBucket", "modelPath", "initContainerImage", "injectModelInitContainer"):
+        del ann[key]
+    undone = apply(opted_out, admit(opted_out, operation="UPDATE"))
+    spec = undone["spec"]["template"]["spec"]
+    volumes = {v["name"] for v in spec.get("volumes") or []}
+    for c in [*spec["containers"], *spec["initContainers"]]:
+        assert all(m["name"] in volumes for m in c.get("volumeMounts") or []), c
+    assert [c["name"] for c in spec["initContainers"]] == ["warm"]
+
+
+def test_knative_templates_get_no_pod_security_context() -> None:
+    deployment = apply(workload("Deployment", SEED), admit(workload("Deployment", SEED)))
+    assert deployment["spec"]["template"]["spec"]["securityContext"] == {"fsGroup": 1000}
+    ksvc = apply(workload("Service", SEED), admit(workload("Service", SEED)))
+    assert "securityContext" not in ksvc["spec"]["template"]["spec"]
