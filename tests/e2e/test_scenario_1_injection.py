@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cluster import ControlPlane, wait_until
 from knscale_procs import Webhook, new_namespace
+from manifests import workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -166,19 +167,10 @@ def test_deployment_pods_are_injected(workloads: ControlPlane, webhook: Webhook)
     first are answered from the decision cache (webhook/decision_cache.py)."""
     cp = workloads
     ns = new_namespace(cp, "s1-deploy")
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "model-server"},
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": "model-server"}},
-            "template": {
-                "metadata": {"labels": {"app": "model-server"}, "annotations": dict(SEED_ANNOTATIONS)},
-                "spec": {"containers": [{"name": "app", "image": SEED_IMAGE}]},
-            },
-        },
-    }
+    container = {"name": "app", "image": SEED_IMAGE}
+    deployment = workload(
+        "model-server", replicas=3, containers=[container], template_annotations=SEED_ANNOTATIONS
+    )
     hits = {"endpoint": "mutate", "result": "hit"}
     hits_before = webhook.metric("knscale_webhook_decision_cache_total", **hits)
     stderr = _apply(cp, ns, deployment)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cluster import ControlPlane
 from knscale_procs import Webhook, new_namespace, run_knscale
+from manifests import workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -33,19 +34,9 @@ def _pod(name: str, annotations: dict[str, str]) -> dict[str, Any]:
 def _deployment(
     name: str, annotations: dict[str, str], template_annotations: dict[str, str]
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "annotations": annotations},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}, "annotations": template_annotations},
-                "spec": {"containers": CONTAINERS},
-            },
-        },
-    }
+    return workload(
+        name, containers=CONTAINERS, annotations=annotations, template_annotations=template_annotations
+    )
 
 
 def _ksvc(name: str, template_annotations: dict[str, str]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from cluster import ControlPlane, wait_until
 from knscale_procs import Reconciler, apply_json, new_namespace, reconciler, run_knscale
+from manifests import APP_IMAGE, workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -25,27 +26,12 @@ WAIT_S = 30.0
 
 
 def _deployment(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "user-container",
-                            "image": "registry.example.com/app:1",
-                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-                        }
-                    ]
-                },
-            },
-        },
+    container = {
+        "name": "user-container",
+        "image": APP_IMAGE,
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
     }
+    return workload(name, containers=[container])
 
 
 def _pa(revision: str, annotations: dict[str, str]) -> dict[str, Any]:

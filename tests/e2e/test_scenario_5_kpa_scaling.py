@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from cluster import ControlPlane, wait_until
 from knscale_procs import Exporter, Prometheus, Reconciler, StatServer, apply_json, new_namespace, reconciler
+from manifests import workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -138,22 +139,7 @@ def _kpa_annotations(**extra: str) -> dict[str, str]:
 
 
 def _workload(kind: str, name: str, replicas: int, annotations: dict[str, str]) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "replicas": replicas,
-        "selector": {"matchLabels": {"app": name}},
-        "template": {
-            "metadata": {"labels": {"app": name}},
-            "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1"}]},
-        },
-    }
-    if kind == "StatefulSet":
-        spec.update(serviceName=name, podManagementPolicy="Parallel")
-    return {
-        "apiVersion": "apps/v1",
-        "kind": kind,
-        "metadata": {"name": name, "annotations": annotations},
-        "spec": spec,
-    }
+    return workload(name, kind=kind, replicas=replicas, annotations=annotations)
 
 
 @pytest.fixture

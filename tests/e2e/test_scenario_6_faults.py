@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from cluster import ControlPlane, wait_until
 from knscale_procs import Reconciler, Webhook, apply_json, new_namespace
+from manifests import workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -79,25 +80,11 @@ def test_webhook_killed_follows_failure_policy_and_recovers(
     # Model keys without the flag (and autoscaling keys) only go to /validate: failurePolicy Ignore.
     code, err = _create(cp, ns, _pod("keys-while-down", {"modelBucket": "b", "modelPath": "/m/"}))
     assert code == 0, err
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": "web",
-            "annotations": {
-                "autoscaling.knative.dev/class": "kpa.autoscaling.knative.dev",
-                "autoscaling.knative.dev/max-scale": "3",
-            },
-        },
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1"}]},
-            },
-        },
+    kpa = {
+        "autoscaling.knative.dev/class": "kpa.autoscaling.knative.dev",
+        "autoscaling.knative.dev/max-scale": "3",
     }
+    deployment = workload("web", replicas=0, annotations=kpa)
     code, err = _create(cp, ns, deployment)
     assert code == 0, err
     assert cp.exists("deployment.apps", "web", ns)

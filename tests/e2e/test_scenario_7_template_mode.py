@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from cluster import ControlPlane, ControlPlaneError, wait_until
 from knscale_procs import Webhook, new_namespace
+from manifests import workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -59,19 +60,8 @@ def template_webhook(control_plane: ControlPlane, webhook: Webhook) -> Iterator[
 
 
 def _deployment(annotations: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "model-server"},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "model-server"}},
-            "template": {
-                "metadata": {"labels": {"app": "model-server"}, "annotations": annotations},
-                "spec": {"containers": [{"name": "app", "image": APP_IMAGE}]},
-            },
-        },
-    }
+    container = {"name": "app", "image": APP_IMAGE}
+    return workload("model-server", replicas=2, containers=[container], template_annotations=annotations)
 
 
 def _apply(cp: ControlPlane, ns: str, obj: dict[str, Any]) -> None:
