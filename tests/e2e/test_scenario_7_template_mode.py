@@ -33,6 +33,7 @@ INIT = "knscale-model-init"
 MARKER = "knscale.dev/model-injected"
 APP_IMAGE = "registry.example.com/model-server:1"
 MODEL_URI = "s3://models/resnet/1/"
+OPT_IN = {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": MODEL_URI}
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +98,7 @@ def test_deployment_template_is_injected_once_and_reapply_changes_nothing(
 ) -> None:
     cp = workloads
     ns = new_namespace(cp, "s7-deploy")
-    annotations = {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": MODEL_URI}
-    _apply(cp, ns, _deployment(annotations))
+    _apply(cp, ns, _deployment(OPT_IN))
     stored = cp.get("deployment", "model-server", ns)
     assert _injection(stored["spec"]["template"]) == INJECTED
 
@@ -117,7 +117,7 @@ def test_deployment_template_is_injected_once_and_reapply_changes_nothing(
     assert stored["spec"]["template"]["spec"]["initContainers"][0]["terminationMessagePath"]
     patched = {"endpoint": "mutate", "outcome": "patched"}
     patched_before = template_webhook.metric("knscale_webhook_requests_total", **patched)
-    relabelled = _deployment(annotations)
+    relabelled = _deployment(OPT_IN)
     relabelled["metadata"]["labels"] = {"team": "ml"}  # so kubectl really sends an UPDATE
     _apply(cp, ns, relabelled)
     assert template_webhook.metric("knscale_webhook_requests_total", **patched) == patched_before
@@ -135,10 +135,9 @@ def test_changing_the_model_updates_and_opting_out_removes_the_injection(
 ) -> None:
     cp = workloads
     ns = new_namespace(cp, "s7-change")
-    annotations = {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": MODEL_URI}
-    _apply(cp, ns, _deployment(annotations))
+    _apply(cp, ns, _deployment(OPT_IN))
     new_uri = "s3://models/resnet/2/"
-    _apply(cp, ns, _deployment({**annotations, "knscale.dev/model-uri": new_uri}))
+    _apply(cp, ns, _deployment({**OPT_IN, "knscale.dev/model-uri": new_uri}))
     stored = cp.get("deployment", "model-server", ns)
     assert _injection(stored["spec"]["template"]) == {**INJECTED, "args": [[new_uri, "/mnt/models"]]}
 
