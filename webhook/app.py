@@ -118,7 +118,7 @@ def create_app(
             _check_content_type(request)
             cfg = current()  # one configuration for the whole request, even across a reload
             body = await read_bounded_body(request, cfg.injection.max_request_bytes)
-            key = DecisionCache.key(body) if decisions is not None else None
+            key = decisions.key_for(cfg, body) if decisions is not None else None
             if decisions is not None and key is not None:
                 cached = decisions.get(cfg, handler, *key, body)
                 if cached is not None:  # the same review as an earlier one but for its uid

@@ -21,8 +21,11 @@ Exactness rules (a hit must give the bytes a miss would have given):
   admission plugin's projected token volume `kube-api-access-<5 random characters>` -- is replaced
   in the key by a fixed placeholder, only when every occurrence of `kube-api-access-` in the body
   is that one name as the value of a `"name"` field (a volume's or a mount's). The decision uses
-  volume names only to compare them with other names; a reply in which the name appears (in its
-  text or in its decoded patch) is never stored;
+  such names only to compare them with other names, and those are renamed alike -- unless a
+  configured string could be one (say `injection.skip_containers` lists a `kube-api-access-…`
+  name: `key_for` then keeps every name) or the body spells a character of one with a JSON
+  unicode escape, which the byte search cannot see but the parse decodes (then no key at all). A reply
+  in which the name appears (in its text or in its decoded patch) is never stored;
 * the configuration is part of the key by identity (a reload starts afresh), and so is the
   handler (each endpoint its own entries);
 * only decisions are cached (allowed, patched, denied), never internal errors;
@@ -49,6 +52,10 @@ _TOKEN_VOLUME_PREFIX = b"kube-api-access-"
 _TOKEN_VOLUME_FIELDS = (b'"name":"', b'"name": "')  # compact (the API server) or spaced
 _PATCH_FIELD = re.compile(rb'"patch":"([A-Za-z0-9+/=]*)"')
 _TOKEN_VOLUME_PLACEHOLDER = b"kube-api-access-?????"
+# A \u escape of a printable ASCII character from "-" on (digits, letters): it could spell part of
+# a token volume name in a value the decision compares with one. (Not the escapes of <, > and &,
+# which the API server's encoder writes for HTML safety.)
+_ESCAPED_NAME_CHARACTER = re.compile(rb"\\u00(?:2[dD]|3[0-9]|[4-7][0-9a-fA-F])")
 _TOKEN_VOLUME_LENGTH = len(_TOKEN_VOLUME_PLACEHOLDER)
 _MAX_UID_BYTES = 128  # Kubernetes sends a UUID (36 bytes)
 # Printable ASCII but quote and backslash: such a string needs no escape, so the body, orjson and
@@ -73,6 +80,8 @@ class DecisionCache:
         self._entries: OrderedDict[tuple[object, bytes], CachedReply] = OrderedDict()
         self._bytes = 0
         self._config: object | None = None
+        # (configuration, whether the token volume name may be normalised under it)
+        self._token_rule: tuple[object, bool] | None = None
         # Uvicorn serves from one event loop thread; the lock only makes a second loop (tests,
         # or a future threaded server) safe, and is uncontended otherwise.
         self._lock = threading.Lock()
@@ -89,10 +98,21 @@ class DecisionCache:
     def size_bytes(self) -> int:
         return self._bytes
 
+    def key_for(self, config: object, body: bytes) -> tuple[bytes, bytes] | None:
+        """`key` under `config`: the token volume name stays in the key when some configured
+        string contains `kube-api-access-` (it could be compared with a renamed name)."""
+        rule = self._token_rule
+        if rule is None or rule[0] is not config:
+            # repr spells every field of the (pydantic or dataclass) configuration; once per
+            # configuration object.
+            rule = (config, _TOKEN_VOLUME_PREFIX.decode() not in repr(config))
+            self._token_rule = rule
+        return self.key(body, normalise_token=rule[1])
+
     @staticmethod
-    def key(body: bytes) -> tuple[bytes, bytes] | None:
-        """(body without its first uid value and with the token volume's name made fixed, that
-        uid value as a JSON string), or None.
+    def key(body: bytes, *, normalise_token: bool = True) -> tuple[bytes, bytes] | None:
+        """(body without its first uid value and, when `normalise_token`, with the token volume's
+        name made fixed; that uid value as a JSON string), or None.
 
         Found by byte search, not by parsing: this is what lets a hit skip the parse. Whether the
         value is the request's uid is checked before anything is stored (`put`).
@@ -109,8 +129,8 @@ class DecisionCache:
             return None
         stripped = body[:start] + body[end:]
         at = stripped.find(_TOKEN_VOLUME_PREFIX)
-        if at >= 0:
-            if _TOKEN_VOLUME.match(stripped, at) is None:
+        if at >= 0 and normalise_token:
+            if _TOKEN_VOLUME.match(stripped, at) is None or _ESCAPED_NAME_CHARACTER.search(stripped):
                 return None
             name = stripped[at : at + _TOKEN_VOLUME_LENGTH]
             # Every occurrence must be this one name as a "name" value (which also rules out the

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from translator.config import KnscaleConfig
+from translator.config import InjectionConfig, KnscaleConfig
 from webhook.app import create_app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
@@ -153,3 +155,65 @@ def test_the_first_uid_field_must_be_the_request_uid_even_when_spelled_oddly() -
     second = body("xyz")
     assert _raw(cached, second) == _raw(uncached, second)
     assert json.loads(_raw(cached, second))["response"]["uid"] == "abc"
+
+
+def _review(uid: str, kind: str, containers: bytes, annotations: bytes) -> bytes:
+    """A raw CREATE review of a Pod or of a Deployment whose template carries `annotations`."""
+    if kind == "Pod":
+        group, obj = b"", b'{"metadata":{"generateName":"p-","annotations":%s},"spec":%s}'
+    else:
+        group = b"apps"
+        obj = (
+            b'{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"selector":'
+            b'{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"},"annotations":%s},'
+            b'"spec":%s}}}'
+        )
+    return (
+        b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"%s",'
+        b'"kind":{"group":"%s","version":"v1","kind":"%s"},"operation":"CREATE","namespace":"ns",'
+        b'"object":%s}}' % (uid.encode(), group, kind.encode(), obj % (annotations, containers))
+    )
+
+
+OPT_IN = b'{"knscale.dev/inject-model":"true","knscale.dev/model-uri":"s3://b/m"}'
+
+
+@pytest.mark.parametrize("order", [("abcde", "zzzzz"), ("zzzzz", "abcde")])
+@pytest.mark.parametrize(("path", "kind"), [("/mutate", "Pod"), ("/validate", "Deployment")])
+def test_a_configured_name_that_looks_like_a_token_volume_keeps_names_in_the_key(
+    order: tuple[str, str], path: str, kind: str
+) -> None:
+    """`skip_containers` is compared with container names, which the token renaming would also
+    rename: under such a configuration two pods that differ there are different pods (one is all
+    sidecars and denied, the other allowed)."""
+    config = KnscaleConfig(injection=InjectionConfig(skip_containers=("kube-api-access-abcde",)))
+    cached = TestClient(create_app(config))
+    uncached = TestClient(create_app(config, decision_cache=False))
+    allowed = {}
+    for i, suffix in enumerate(order):
+        containers = b'{"containers":[{"name":"kube-api-access-%s","image":"a:1"}]}' % suffix.encode()
+        body = _review(f"uid-{i}", kind, containers, OPT_IN)
+        got = cached.post(path, content=body, headers=HEADERS)
+        assert got.content == uncached.post(path, content=body, headers=HEADERS).content
+        allowed[suffix] = json.loads(got.content)["response"]["allowed"]
+    assert allowed == {"abcde": False, "zzzzz": True}
+
+
+def test_a_token_volume_name_spelled_with_escapes_elsewhere_is_not_normalised() -> None:
+    """The annotation names the Secret `kube-api-access-abcde` with a \\u escape, which a byte
+    search cannot see; the pre-declared downloader reads it or another Secret. Different pods."""
+    cached = TestClient(create_app(KnscaleConfig()))
+    uncached = TestClient(create_app(KnscaleConfig(), decision_cache=False))
+    annotations = OPT_IN[:-1] + b',"knscale.dev/model-credentials-secret":"\\u006bube-api-access-abcde"}'
+    patches = []
+    for i, secret in enumerate(["kube-api-access-abcde", "kube-api-access-zzzzz"]):
+        containers = (
+            b'{"initContainers":[{"name":"knscale-model-init","envFrom":[{"secretRef":{"name":"%s"}}]}],'
+            b'"containers":[{"name":"app","image":"a:1"}]}' % secret.encode()
+        )
+        body = _review(f"uid-{i}", "Pod", containers, annotations)
+        got = _raw(cached, body)
+        assert got == _raw(uncached, body)
+        patches.append(json.loads(base64.b64decode(json.loads(got)["response"]["patch"])))
+    envfrom = {"secretRef": {"name": "kube-api-access-abcde"}}
+    assert [any(op.get("value") == envfrom for op in p) for p in patches] == [False, True]

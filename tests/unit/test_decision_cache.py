@@ -211,3 +211,29 @@ def test_the_first_hit_of_an_entry_checks_the_uid_position_once() -> None:
     other.put(config, handler, key(body("u-1")), "u-1", reply("u-1"), "allowed")
     assert other.get(config, handler, *key(body("u-2")), b"not json") is None
     assert len(other) == 0 and other.size_bytes == 0
+
+
+def test_an_escape_that_could_spell_a_name_character_turns_the_token_renaming_off() -> None:
+    plain = pod_body("u-1", "kube-api-access-rzzgb")
+    assert DecisionCache.key(plain) is not None
+    for escape in (b"\\u006b", b"\\u002D", b"\\u0035"):  # k, -, 5
+        assert DecisionCache.key(plain.replace(b'"app"', b'"' + escape + b'pp"')) is None
+    # The escapes the API server writes for <, > and & leave it on.
+    html = DecisionCache.key(plain.replace(b'"app"', b'"\\u003capp\\u0026"'))
+    assert html is not None and b"rzzgb" not in html[0]
+
+
+def test_a_configuration_naming_a_token_like_string_keeps_names_in_the_key() -> None:
+    cache = DecisionCache()
+    plain, odd = (
+        KnscaleConfig(),
+        KnscaleConfig.model_validate({"injection": {"skip_containers": ["kube-api-access-x"]}}),
+    )
+    one, two = pod_body("u-1", "kube-api-access-rzzgb"), pod_body("u-2", "kube-api-access-dcqrb")
+    assert cache.key_for(plain, one) == key(one)
+    renamed = cache.key_for(plain, two)
+    assert renamed is not None and renamed[0] == key(one)[0]
+    exact_one, exact_two = cache.key_for(odd, one), cache.key_for(odd, two)
+    assert exact_one is not None and exact_two is not None
+    assert b"rzzgb" in exact_one[0] and exact_one[0] != exact_two[0]
+    assert cache.key_for(plain, one) == key(one)  # the rule follows the configuration object
