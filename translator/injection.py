@@ -26,6 +26,7 @@ from translator.findings import Finding, ObjectRef
 from translator.model_keys import ALL_KEYS, INJECTED, MOUNT_PATH, ModelRequest, read_model_request
 from translator.model_values import normalize_path
 from translator.rules import RULES
+from translator.values import parse_quantity
 
 if TYPE_CHECKING:
     from translator.validate import AnnotationSite
@@ -248,6 +249,7 @@ def _spec_shape_findings(
             value = get(name)
             if value is not None and not isinstance(value, list):
                 problems.append(f"{spec_path}.{name} is not a list")
+        problems += _named_items(get("volumes"), f"{spec_path}.volumes")
         security = get("securityContext")
         if security is not None and not _is_map(security):
             problems.append(f"{spec_path}.securityContext is not an object")
@@ -268,8 +270,20 @@ def _spec_shape_findings(
                     value = c.get(name)
                     if value is not None and not isinstance(value, list):
                         problems.append(f"{spec_path}.{list_field}[{i}].{name} is not a list")
+                problems += _named_items(c.get("volumeMounts"), f"{spec_path}.{list_field}[{i}].volumeMounts")
     return [
         RULES["KNS022"].finding(ref, path, None, None, p, "send a well-formed pod spec") for p in problems
+    ]
+
+
+def _named_items(items: Any, path: str) -> list[str]:
+    """Volumes and mounts are matched by name: each must be an object with a string name."""
+    if not isinstance(items, list):
+        return []
+    return [
+        f"{path}[{i}] is not an object" if not _is_map(item) else f"{path}[{i}] has no name"
+        for i, item in enumerate(items)
+        if not (_is_map(item) and isinstance(item.get("name"), str))
     ]
 
 
@@ -536,7 +550,10 @@ def plan_template_injection(
     stripped: Mapping[str, Any] = template
     marked = INJECTED in annotations
     if marked:
-        stripped = _strip_injection(template)
+        repeated = _repeated_model_mounts(spec, ref, _fixed(cfg).skipped)
+        if repeated:
+            return None, repeated
+        stripped = _strip_injection(template, _fixed(cfg).skipped)
         annotations = _mapping(_mapping(stripped.get("metadata")).get("annotations"))
     elif _has_owned_names(spec):
         # The author declared parts under knscale's names (e.g. a customised knscale-model-init):
@@ -561,7 +578,13 @@ def plan_template_injection(
     if knative:
         # Knative accepts a pod securityContext only with kubernetes.podspec-securitycontext
         # (off by default), and the downloader needs no fsGroup: its emptyDirs are world-writable.
-        plan = dataclasses.replace(plan, pod_security_context={})
+        # Knative Serving before 1.17 refuses `privileged` in a container's securityContext; false
+        # is the default, and the restricted profile holds without it.
+        init = plan.init_container
+        if init is not None:
+            security = {k: v for k, v in init["securityContext"].items() if k != "privileged"}
+            init = {**init, "securityContext": security}
+        plan = dataclasses.replace(plan, pod_security_context={}, init_container=init)
     return TemplateChange(stripped, plan), []
 
 
@@ -607,7 +630,11 @@ def settle_template(original: Mapping[str, Any], desired: dict[str, Any]) -> dic
         for c in _list(spec.get(field_name)):
             mounts = _mapping(c).get("volumeMounts")
             if isinstance(mounts, list) and isinstance(c, dict):
-                c["volumeMounts"] = [m for m in mounts if _mapping(m).get("name") not in gone]
+                kept = [m for m in mounts if _mapping(m).get("name") not in gone]
+                if kept or len(kept) == len(mounts):
+                    c["volumeMounts"] = kept
+                else:
+                    del c["volumeMounts"]  # it held only mounts of knscale's volumes
     return desired
 
 
@@ -634,17 +661,40 @@ def _settle_list(
     items[:] = result
 
 
-def _covers(have: Any, want: Any) -> bool:
-    """`have` says everything `want` says (maps may hold more keys; lists match item by item)."""
+# Fields the API server (or Knative's defaulting) fills in on a container when absent. An owned
+# part that holds any other field the new plan lacks is rebuilt: knscale wrote it (envFrom from a
+# credentials Secret, a sizeLimit, a pvc subPath) or someone edited knscale's part by hand.
+_DEFAULTED_FIELDS = frozenset({"terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy"})
+# Stored in canonical form (2048Mi comes back as 2Gi): compared by value.
+_QUANTITY_FIELDS = frozenset({"cpu", "memory", "ephemeral-storage", "sizeLimit"})
+
+
+def _covers(have: Any, want: Any, key: str = "") -> bool:
+    """`have` says what `want` says, give or take what the server defaults: maps may hold more
+    keys only from _DEFAULTED_FIELDS or with empty values (the same as absent to Kubernetes),
+    lists match item by item, quantities by value."""
     if _is_map(want):
-        return _is_map(have) and all(k in have and _covers(have[k], v) for k, v in want.items())
+        return (
+            _is_map(have)
+            and all(k in have and _covers(have[k], v, k) for k, v in want.items())
+            and all(k in want or k in _DEFAULTED_FIELDS or _is_empty(have[k]) for k in have)
+        )
     if isinstance(want, list):
         return (
             isinstance(have, list)
             and len(have) == len(want)
             and all(_covers(h, w) for h, w in zip(have, want, strict=True))
         )
+    if key in _QUANTITY_FIELDS and isinstance(have, str) and isinstance(want, str) and have != want:
+        try:
+            return parse_quantity(have) == parse_quantity(want)
+        except ValueError:
+            return False
     return bool(have == want and type(have) is type(want))
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, list | dict | str) and not value)
 
 
 def _has_owned_names(spec: Mapping[str, Any]) -> bool:
@@ -659,19 +709,54 @@ def _has_owned_names(spec: Mapping[str, Any]) -> bool:
     )
 
 
-def _strip_injection(template: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `template` without knscale's earlier injection (the marker and everything named
-    as knscale's parts)."""
+def _repeated_model_mounts(spec: Mapping[str, Any], ref: ObjectRef, skipped: frozenset[str]) -> list[Finding]:
+    """knscale rebuilds the one model mount of each app container of a template it manages; a
+    second mount of that volume (the author's) would go with it, so it is refused, not dropped."""
+    findings = []
+    for i, c in _app_containers(spec, skipped):
+        paths = [
+            m.get("mountPath")
+            for m in map(_mapping, _list(c.get("volumeMounts")))
+            if m.get("name") == MODEL_VOLUME
+        ]
+        if len(paths) > 1:
+            findings.append(
+                RULES["KNS023"].finding(
+                    ref,
+                    TEMPLATE_ANNOTATIONS,
+                    None,
+                    None,
+                    f"container {c.get('name')!r} ({TEMPLATE_SPEC}.containers[{i}]) mounts volume "
+                    f"{MODEL_VOLUME} {len(paths)} times ({', '.join(map(str, paths))}); knscale manages "
+                    "that volume's one mount here and would replace the others",
+                    f"mount {MODEL_VOLUME} once and read subdirectories below its mount path, or mount "
+                    "another volume",
+                )
+            )
+    return findings
+
+
+def _strip_injection(template: Mapping[str, Any], skipped: frozenset[str]) -> dict[str, Any]:
+    """A copy of `template` without knscale's earlier injection: the marker, its volumes, its
+    initContainer and the model mount of each container it mounted the model into. Mounts in the
+    sidecars it skips are the author's. A list that held only knscale's items goes with them, so
+    opting out gives back the template as written (a Knative template must not even carry an
+    empty initContainers list unless Knative's init-container feature is on)."""
     stripped: dict[str, Any] = copy.deepcopy(dict(template))
     del stripped["metadata"]["annotations"][INJECTED]
     spec = stripped["spec"]
 
-    def drop(items: Any, owned: Callable[[Mapping[str, Any]], bool]) -> None:
+    def drop(parent: Any, key: str, owned: Callable[[Mapping[str, Any]], bool]) -> None:
+        items = _mapping(parent).get(key)
         if isinstance(items, list):
-            items[:] = [item for item in items if not owned(_mapping(item))]
+            kept = [item for item in items if not owned(_mapping(item))]
+            if kept or len(kept) == len(items):
+                items[:] = kept
+            else:
+                del parent[key]
 
-    drop(spec.get("volumes"), lambda v: v.get("name") in OWNED_VOLUMES)
-    drop(spec.get("initContainers"), lambda c: c.get("name") == INIT_CONTAINER_NAME)
-    for c in _list(spec.get("containers")):
-        drop(_mapping(c).get("volumeMounts"), lambda m: m.get("name") == MODEL_VOLUME)
+    drop(spec, "volumes", lambda v: v.get("name") in OWNED_VOLUMES)
+    drop(spec, "initContainers", lambda c: c.get("name") == INIT_CONTAINER_NAME)
+    for _, c in _app_containers(spec, skipped):
+        drop(c, "volumeMounts", lambda m: m.get("name") == MODEL_VOLUME)
     return stripped

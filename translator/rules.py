@@ -67,6 +67,7 @@ RULES: dict[str, Rule] = _table(
     Rule("KNS020", E, "no app container to mount the model into"),
     Rule("KNS021", W, "model key on the workload's own metadata has no effect"),
     Rule("KNS022", E, "pod spec is malformed where the injection must go"),
+    Rule("KNS023", E, "a container mounts the model volume of a template knscale manages more than once"),
     Rule("KNS030", E, "internal error in the mutating webhook: request denied, not guessed"),
     Rule("KNS031", W, "internal error in the validating webhook: object not checked"),
     # ---- KNS1xx: Knative autoscaling annotations ----------------------------------------

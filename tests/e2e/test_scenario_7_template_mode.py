@@ -152,6 +152,34 @@ def test_changing_the_model_updates_and_opting_out_removes_the_injection(
     assert not stored["spec"]["template"]["spec"].get("initContainers")
 
 
+def test_stored_quantities_make_no_patch_and_removed_annotations_take_their_fields(
+    workloads: ControlPlane, template_webhook: Webhook
+) -> None:
+    """The API server stores `2048Mi` as `2Gi`: re-applying is still no change. Dropping the
+    credentials and size-limit keys drops the envFrom and sizeLimit they added."""
+    cp = workloads
+    ns = new_namespace(cp, "s7-fields")
+    extra = {"knscale.dev/model-credentials-secret": "model-creds", "knscale.dev/model-size-limit": "2048Mi"}
+    _apply(cp, ns, _deployment({**OPT_IN, **extra}))
+    spec = cp.get("deployment", "model-server", ns)["spec"]["template"]["spec"]
+    model = next(v for v in spec["volumes"] if v["name"] == "knscale-model")
+    assert model["emptyDir"] == {"sizeLimit": "2Gi"}  # canonical form, as stored
+    assert spec["initContainers"][0]["envFrom"] == [{"secretRef": {"name": "model-creds"}}]
+
+    patched = {"endpoint": "mutate", "outcome": "patched"}
+    patched_before = template_webhook.metric("knscale_webhook_requests_total", **patched)
+    relabelled = _deployment({**OPT_IN, **extra})
+    relabelled["metadata"]["labels"] = {"team": "ml"}
+    _apply(cp, ns, relabelled)
+    assert template_webhook.metric("knscale_webhook_requests_total", **patched) == patched_before
+
+    _apply(cp, ns, _deployment(OPT_IN))
+    spec = cp.get("deployment", "model-server", ns)["spec"]["template"]["spec"]
+    model = next(v for v in spec["volumes"] if v["name"] == "knscale-model")
+    assert model["emptyDir"] == {}
+    assert "envFrom" not in spec["initContainers"][0], spec["initContainers"][0]
+
+
 def test_kn_service_template_is_injected_and_kn_update_keeps_one_init_container(
     workloads: ControlPlane, template_webhook: Webhook
 ) -> None:

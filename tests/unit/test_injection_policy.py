@@ -327,7 +327,8 @@ def test_every_error_rule_of_the_injection_range_has_a_denial_case() -> None:
         for r in RULES.values()
         if r.id.startswith("KNS0") and r.severity is Severity.ERROR and r.id < "KNS030"
     }
-    assert injection_errors <= covered, sorted(injection_errors - covered)
+    # KNS023 concerns templates knscale manages (template mode): test_template_mode.py denies it.
+    assert injection_errors - {"KNS023"} <= covered, sorted(injection_errors - covered)
 
 
 def test_credentials_never_echoed_back_from_a_uri() -> None:

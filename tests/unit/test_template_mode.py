@@ -279,6 +279,28 @@ def test_inject_then_opt_out_round_trips_over_generated_templates(pod: dict[str,
     assert parts["marker"] is None and parts["init"] == [] and parts["volumes"] == []
     assert all(m == [] for m in parts["mounts"])
     assert "patch" not in admit(undone, operation="UPDATE")
+    # The template is back as the author wrote it (less the keys removed above), but for the
+    # pod's fsGroup, which stays (docs/annotations.md), and null or empty lists, which Kubernetes
+    # reads as absent.
+    expected = copy.deepcopy(before["spec"]["template"])
+    expected["metadata"]["annotations"] = {
+        k: v for k, v in (expected["metadata"].get("annotations") or {}).items() if k in ann
+    }
+    got = copy.deepcopy(undone["spec"]["template"])
+    if "fsGroup" not in (expected["spec"].get("securityContext") or {}):
+        security = got["spec"].get("securityContext") or {}
+        security.pop("fsGroup", None)
+        if not security and expected["spec"].get("securityContext") is None:
+            got["spec"].pop("securityContext", None)
+    assert _without_empty_values(got) == _without_empty_values(expected)
+
+
+def _without_empty_values(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_empty_values(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [_without_empty_values(v) for v in value]
+    return value
 
 
 def test_knscales_init_container_keeps_its_place_among_the_authors() -> None:
@@ -334,3 +356,143 @@ def test_knative_templates_get_no_pod_security_context() -> None:
     assert deployment["spec"]["template"]["spec"]["securityContext"] == {"fsGroup": 1000}
     ksvc = apply(workload("Service", SEED), admit(workload("Service", SEED)))
     assert "securityContext" not in ksvc["spec"]["template"]["spec"]
+
+
+OPT_IN = {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": "s3://models/resnet/1/"}
+
+
+def _updated(stored: dict[str, Any], **annotations: str | None) -> dict[str, Any]:
+    """`stored` after the author changed its template annotations (None removes a key), admitted."""
+    changed = copy.deepcopy(stored)
+    ann = changed["spec"]["template"]["metadata"]["annotations"]
+    for key, value in annotations.items():
+        key = key.replace("_", "-").replace("knscale-dev-", "knscale.dev/")
+        if value is None:
+            del ann[key]
+        else:
+            ann[key] = value
+    return apply(changed, admit(changed, operation="UPDATE"))
+
+
+@pytest.mark.parametrize(
+    ("added", "removed_from"),
+    [
+        ({"knscale.dev/model-credentials-secret": "creds"}, lambda s: s["initContainers"][0].get("envFrom")),
+        ({"knscale.dev/model-size-limit": "10Gi"}, lambda s: s["volumes"][0]["emptyDir"].get("sizeLimit")),
+    ],
+)
+def test_removing_an_annotation_removes_what_it_added(added: dict[str, str], removed_from: Any) -> None:
+    obj = workload("Deployment", {**OPT_IN, **added})
+    stored = apply(obj, admit(obj))
+    spec = stored["spec"]["template"]["spec"]
+    assert removed_from({**spec, "volumes": [v for v in spec["volumes"] if v["name"] == MODEL_VOLUME]})
+    fresh = apply(workload("Deployment", OPT_IN), admit(workload("Deployment", OPT_IN)))
+    undone = _updated(stored, **{k.replace("knscale.dev/", "knscale_dev_"): None for k in added})
+    assert undone["spec"]["template"] == fresh["spec"]["template"]
+
+
+def test_a_pvc_sub_path_goes_when_the_source_no_longer_has_one() -> None:
+    obj = workload("Deployment", {**OPT_IN, "knscale.dev/model-uri": "pvc://claim/sub/dir"})
+    stored = apply(obj, admit(obj))
+    assert stored["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["subPath"] == "sub/dir"
+    updated = _updated(stored, knscale_dev_model_uri="pvc://claim")
+    assert updated["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] == [
+        {"name": MODEL_VOLUME, "mountPath": "/mnt/models", "readOnly": True}
+    ]
+
+
+def test_a_hand_edit_of_knscales_init_container_is_undone() -> None:
+    stored = apply(workload("Deployment", OPT_IN), admit(workload("Deployment", OPT_IN)))
+    edited = copy.deepcopy(stored)
+    edited["spec"]["template"]["spec"]["initContainers"][0]["command"] = ["sh", "-c", "true"]
+    assert apply(edited, admit(edited, operation="UPDATE"))["spec"]["template"] == stored["spec"]["template"]
+
+
+def test_quantities_the_api_server_wrote_canonically_make_no_patch() -> None:
+    obj = workload("Deployment", {**OPT_IN, "knscale.dev/model-size-limit": "2048Mi"})
+    config = KnscaleConfig.model_validate({"injection": {"mutate_templates": True, "cpu_limit": "1000m"}})
+    stored = apply(obj, admit(obj, config))
+    spec = stored["spec"]["template"]["spec"]
+    model = next(v for v in spec["volumes"] if v["name"] == MODEL_VOLUME)
+    assert model["emptyDir"]["sizeLimit"] == "2048Mi"
+    model["emptyDir"]["sizeLimit"] = "2Gi"  # as the API server stores it
+    spec["initContainers"][0]["resources"]["limits"]["cpu"] = "1"
+    assert "patch" not in admit(stored, config, operation="UPDATE")
+    spec["initContainers"][0]["resources"]["limits"]["cpu"] = "2"  # a real difference
+    assert "patch" in admit(stored, config, operation="UPDATE")
+
+
+@pytest.mark.parametrize("kind", ["Service", "Deployment"])
+def test_opting_out_gives_back_the_template_as_written(kind: str) -> None:
+    obj = workload(kind, OPT_IN)
+    stored = apply(obj, admit(obj))
+    undone = _updated(stored, knscale_dev_inject_model=None, knscale_dev_model_uri=None)
+    spec = undone["spec"]["template"]["spec"]
+    if kind == "Deployment":
+        assert spec.pop("securityContext") == {"fsGroup": 1000}  # stays (docs/annotations.md)
+    assert spec == obj["spec"]["template"]["spec"]  # no empty initContainers/volumes/volumeMounts
+    assert undone["spec"]["template"]["metadata"]["annotations"] == {}
+
+
+def test_the_authors_mounts_in_skipped_sidecars_stay() -> None:
+    containers = [
+        {"name": "app", "image": "registry.example.com/app:1"},
+        {"name": "istio-proxy", "image": "istio/proxyv2:1"},
+    ]
+    stored = apply(
+        workload("Deployment", OPT_IN, containers), admit(workload("Deployment", OPT_IN, containers))
+    )
+    sidecar_mount = {"name": MODEL_VOLUME, "mountPath": "/model", "readOnly": True}
+    stored["spec"]["template"]["spec"]["containers"][1]["volumeMounts"] = [sidecar_mount]
+    assert "patch" not in admit(stored, operation="UPDATE")
+    moved = _updated(stored, knscale_dev_model_mount_path="/models")
+    app, sidecar = moved["spec"]["template"]["spec"]["containers"]
+    assert app["volumeMounts"] == [{"name": MODEL_VOLUME, "mountPath": "/models", "readOnly": True}]
+    assert sidecar["volumeMounts"] == [sidecar_mount]
+
+
+def test_a_second_mount_of_the_model_volume_in_an_app_container_is_refused_not_dropped() -> None:
+    stored = apply(workload("Service", OPT_IN), admit(workload("Service", OPT_IN)))
+    mounts = stored["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    mounts.append({"name": MODEL_VOLUME, "mountPath": "/etc/model-config", "subPath": "config"})
+    response = admit(stored, operation="UPDATE")
+    assert response["allowed"] is False
+    message = response["status"]["message"]
+    assert message.startswith("KNS023 Service models/web: spec.template.metadata.annotations"), message
+    assert "/mnt/models, /etc/model-config" in message and "fix: " in message
+
+
+@pytest.mark.parametrize(
+    "spec_change",
+    [
+        {"volumes": [{"name": ["x"], "emptyDir": {}}]},
+        {"volumes": ["x"]},
+        {
+            "containers": [
+                {"name": "app", "image": "a:1", "volumeMounts": [{"name": {"a": 1}, "mountPath": "/x"}]}
+            ]
+        },
+    ],
+)
+@pytest.mark.parametrize("kind", ["Service", "Deployment"])
+def test_malformed_volumes_and_mounts_are_denied_with_kns022(kind: str, spec_change: dict[str, Any]) -> None:
+    obj = workload(kind, OPT_IN)
+    obj["spec"]["template"]["spec"].update(copy.deepcopy(spec_change))
+    response = admit(obj)
+    assert response["allowed"] is False and response["status"]["message"].startswith("KNS022"), response
+    stored = apply(workload(kind, OPT_IN), admit(workload(kind, OPT_IN)))
+    stored["spec"]["template"]["spec"].update(copy.deepcopy(spec_change))
+    response = admit(stored, operation="UPDATE")  # a marked template: stripped before planning
+    assert response["allowed"] is False and response["status"]["message"].startswith("KNS022"), response
+
+
+def test_knative_templates_leave_privileged_to_its_default() -> None:
+    """Knative Serving before 1.17 refuses `privileged` in a container securityContext."""
+    ksvc = apply(workload("Service", OPT_IN), admit(workload("Service", OPT_IN)))
+    security = ksvc["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]
+    assert "privileged" not in security
+    assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
+    deployment = apply(workload("Deployment", OPT_IN), admit(workload("Deployment", OPT_IN)))
+    assert (
+        deployment["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]["privileged"] is False
+    )
