@@ -26,6 +26,7 @@ from translator.model_values import (
     normalize_path,
 )
 from translator.rules import RULES
+from translator.values import parse_quantity
 
 PREFIX = "knscale.dev/"
 INJECT = "knscale.dev/inject-model"
@@ -81,7 +82,20 @@ ALL_KEYS: frozenset[str] = frozenset(
 )
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+_SOURCE_KEYS = frozenset({MODEL_URI, BARE_BUCKET, BARE_PATH})
 _PERCENT_DOT = re.compile(r"%2e", re.IGNORECASE)
+# Separators a downloader or URL parser may honour besides '/': encoded slash and backslash.
+_OTHER_SEPARATOR = re.compile(r"%2f|%5c|\\", re.IGNORECASE)
+# What could be a secret in a source: userinfo before '@' (at the start or after scheme://).
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/?#]*@")
+
+
+def _redacted(text: str) -> str:
+    """`text` fit to quote in a finding: userinfo and any query or fragment (a pre-signed URL's
+    signature, a token) replaced."""
+    text = _USERINFO.sub(r"\1<redacted>@", text)
+    cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=-1)
+    return text if cut < 0 else text[:cut] + "?<redacted>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +139,8 @@ class _Reader:
         self.failed = False
 
     def add(self, rule_id: str, key: str | None, value: Any, message: str, fix: str | None) -> None:
+        if key in _SOURCE_KEYS and isinstance(value, str):
+            value = _redacted(value)  # findings reach kubectl, logs and lint output
         finding = RULES[rule_id].finding(self.ref, self.path, key, value, message, fix)
         self.failed = self.failed or finding.is_error
         self.findings.append(finding)
@@ -222,7 +238,7 @@ def read_model_request(
     size_limit = r.get(SIZE_LIMIT)
     if size_limit is None:
         size_limit = config.model_size_limit
-    elif not is_quantity(size_limit) or not any(ch in "123456789" for ch in size_limit.split("e")[0]):
+    elif not is_quantity(size_limit) or parse_quantity(size_limit) <= 0:
         r.add(
             "KNS017",
             SIZE_LIMIT,
@@ -303,7 +319,7 @@ def _compose_bucket_source(r: _Reader, bucket: str, obj_path: str | None) -> Mod
             r.add(
                 "KNS011",
                 BARE_BUCKET,
-                bucket,
+                "<redacted>",
                 "the bucket carries credentials (user@…)",
                 f"put credentials in a Secret and name it in {CREDENTIALS_SECRET}",
             )
@@ -311,8 +327,8 @@ def _compose_bucket_source(r: _Reader, bucket: str, obj_path: str | None) -> Mod
             r.add(
                 "KNS006",
                 BARE_BUCKET,
-                bucket,
-                f"{bucket!r} is not a bucket name (optionally with a scheme such as gs://)",
+                _redacted(bucket),
+                f"{_redacted(bucket)!r} is not a bucket name (optionally with a scheme such as gs://)",
                 f"put only the bucket in {BARE_BUCKET} (e.g. autotables_47 or gs://models) "
                 f"and the object path in {BARE_PATH}",
             )
@@ -323,7 +339,7 @@ def _compose_bucket_source(r: _Reader, bucket: str, obj_path: str | None) -> Mod
             r.add(
                 "KNS010",
                 BARE_PATH,
-                obj_path,
+                _redacted(obj_path),
                 "the path contains a '..' segment",
                 "use the object path without '..', e.g. /models/47/",
             )
@@ -332,8 +348,8 @@ def _compose_bucket_source(r: _Reader, bucket: str, obj_path: str | None) -> Mod
             r.add(
                 "KNS006",
                 BARE_PATH,
-                obj_path,
-                f"{obj_path!r} is not an object path",
+                _redacted(obj_path),
+                f"{_redacted(obj_path)!r} is not an object path",
                 f"give a path such as /models/47/, or the whole source as {MODEL_URI}",
             )
             return None
@@ -344,16 +360,23 @@ def _compose_bucket_source(r: _Reader, bucket: str, obj_path: str | None) -> Mod
 
 
 def _has_traversal(value: str) -> bool:
-    return has_dotdot_segment(_PERCENT_DOT.sub(".", value))
+    """A '..' segment, also percent-encoded or between backslashes or encoded slashes."""
+    return has_dotdot_segment(_OTHER_SEPARATOR.sub("/", _PERCENT_DOT.sub(".", value)))
 
 
 def _parse_uri(
     r: _Reader, uri: str, key: str, *, env_path: str | None, env_bucket: str | None
 ) -> ModelSource | None:
     example = f"{key}: s3://bucket/path/to/model/"
+    shown = _redacted(uri)  # what findings quote: the URI may carry a password or a signature
     if len(uri) > MAX_URI_LENGTH or has_control_or_space(uri) or "://" not in uri:
         reason = "too long" if len(uri) > MAX_URI_LENGTH else "not of the form scheme://location/path"
-        r.add("KNS006", key, uri, f"{uri[:200]!r} is {reason}", f"write it as {example}")
+        r.add("KNS006", key, shown[:200], f"{shown[:200]!r} is {reason}", f"write it as {example}")
+        return None
+    if "\\" in uri:
+        # URL parsers disagree on it: some end the host there (https://evil.com\.allowed.example
+        # would pass an allowlist as one host and be fetched from evil.com).
+        r.add("KNS006", key, shown, "the URI contains a backslash", f"write it with '/' only: {example}")
         return None
     raw_scheme, _, rest = uri.partition("://")
     scheme = raw_scheme.lower()
@@ -361,7 +384,7 @@ def _parse_uri(
         r.add(
             "KNS007",
             key,
-            uri,
+            shown,
             f"scheme {raw_scheme!r} is not supported",
             f"use one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}",
         )
@@ -381,28 +404,30 @@ def _parse_uri(
             f"put credentials in a Secret and name it in {CREDENTIALS_SECRET}",
         )
         return None
-    if _has_traversal(path):
+    if _has_traversal(path) or _has_traversal(location):
         r.add(
-            "KNS010", key, uri, "the URI contains a '..' segment", f"write the path without '..': {example}"
+            "KNS010", key, shown, "the URI contains a '..' segment", f"write the path without '..': {example}"
         )
         return None
     if not location:
         r.add(
             "KNS006",
             key,
-            uri,
+            shown,
             "the URI has no bucket, host, org or claim after scheme://",
             f"write {example}",
         )
         return None
-    if scheme in ("s3", "gs") and ("?" in uri or "#" in uri):
-        r.add("KNS006", key, uri, f"{scheme}:// URIs take no query or fragment", f"write {example}")
+    if scheme not in ("http", "https") and ("?" in uri or "#" in uri):
+        # Only an https URL can carry its own authorisation (a pre-signed query); elsewhere a
+        # query would be copied into the pod spec as is (hf://org/model?token=…).
+        r.add("KNS006", key, shown, f"{scheme}:// URIs take no query or fragment", f"write {example}")
         return None
     if scheme == "hf" and len([p for p in path.split("/") if p]) != 1:
         r.add(
             "KNS006",
             key,
-            uri,
+            shown,
             "a Hugging Face source is hf://org/model[:revision]",
             f"write {key}: hf://org/model",
         )
@@ -411,7 +436,7 @@ def _parse_uri(
         r.add(
             "KNS006",
             key,
-            uri,
+            shown,
             f"{location!r} is not a valid PersistentVolumeClaim name",
             f"write {key}: pvc://claim-name/path/in/volume",
         )
@@ -420,7 +445,7 @@ def _parse_uri(
         r.add(
             "KNS008",
             key,
-            uri,
+            shown,
             f"{scheme}:// sources are not allowed here (allowed: {', '.join(r.config.allowed_schemes)})",
             "use an allowed scheme, or ask the cluster admin to add it to injection.allowed_schemes",
         )
@@ -430,7 +455,7 @@ def _parse_uri(
         r.add(
             "KNS009",
             key,
-            uri,
+            shown,
             f"{scheme}://{location} is not on the source allowlist",
             "use an allowed bucket/host, or ask the cluster admin to extend injection.source_allowlist",
         )

@@ -420,3 +420,72 @@ def test_legacy_warning_names_the_canonical_key_within_the_warning_limit() -> No
         "KNS004: initContainerImage is a legacy key, use knscale.dev/model-init-image",
     ]
     assert all(len(t) <= 120 for t in texts)
+
+
+def _errors(annotations: dict[str, Any], config: KnscaleConfig = CONFIG) -> list[Any]:
+    plan, findings = plan_injection(pod({**ON, **annotations}), "ml", config)
+    errors = [f for f in findings if f.is_error]
+    assert plan is None and errors, findings
+    return errors
+
+
+def test_a_backslash_cannot_smuggle_another_host_past_the_source_allowlist() -> None:
+    """Some URL parsers end the host at a backslash: evil.com would be fetched, with the
+    credentials Secret, while fnmatch saw one host under the allowed domain."""
+    config = KnscaleConfig(injection=InjectionConfig(source_allowlist=("*.models.example.com",)))
+    errors = _errors({URI: "https://evil.com\\.models.example.com/m.bin"}, config)
+    assert [f.rule_id for f in errors] == ["KNS006"] and "backslash" in errors[0].message
+    assert _errors({"modelBucket": "https://evil.com\\.models.example.com", "modelPath": "/m"}, config)
+    plan, _ = plan_injection(pod({**ON, URI: "https://a.models.example.com/m.bin"}), "ml", config)
+    assert plan is not None
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [
+        {URI: "https://user:hunter2@host/m.bin x"},  # a space: KNS006 quoting the URI
+        {URI: "s3://user:hunter2@bucket/m\n"},
+        {URI: "https://user:hunter2@host/" + "m" * 5000},  # too long
+        {URI: "https://host/m.bin?X-Amz-Signature=hunter2 x"},
+        {URI: "s3://bucket/m?sig=hunter2"},
+        {URI: "ftp://user:hunter2@host/m"},  # unsupported scheme
+        {"modelBucket": "user:hunter2@bucket", "modelPath": "/m"},
+        {"modelBucket": "gs://bucket?sig=hunter2", "modelPath": "/m"},
+        {"modelBucket": "bucket", "modelPath": "/m?sig=hunter2 x"},
+        {"modelBucket": "user:hunter2@bucket", URI: "s3://b/m"},  # both given: KNS005
+    ],
+)
+def test_credentials_in_a_refused_source_are_never_quoted(annotations: dict[str, str]) -> None:
+    for f in _errors(annotations):
+        assert "hunter2" not in f.text() and "hunter2" not in str(f.value), f.text()
+
+
+@pytest.mark.parametrize("limit", ["0", "0E1", "0e3", "0.0Gi", "00Mi"])
+def test_a_zero_size_limit_is_refused(limit: str) -> None:
+    assert [f.rule_id for f in _errors({URI: "s3://b/m", "knscale.dev/model-size-limit": limit})] == [
+        "KNS017"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("annotations", "rule"),
+    [
+        ({URI: "s3://b/a/%2e%2e%2fetc"}, "KNS010"),
+        ({URI: "s3://b/a/..%2Fetc"}, "KNS010"),
+        ({URI: "s3://b/a/%2E%2E%5Cetc"}, "KNS010"),
+        ({URI: "hf://../model"}, "KNS010"),
+        ({URI: "https://host/a/..\\etc"}, "KNS006"),  # any backslash in a URI
+        ({"modelBucket": "b", "modelPath": "/a/..\\etc"}, "KNS010"),
+        ({"modelBucket": "b", "modelPath": "/a/%2e%2e%2fetc"}, "KNS010"),
+    ],
+)
+def test_encoded_traversal_is_refused(annotations: dict[str, str], rule: str) -> None:
+    assert [f.rule_id for f in _errors(annotations)] == [rule]
+
+
+@pytest.mark.parametrize("uri", ["hf://org/model?token=hf_secret", "pvc://claim/dir#x", "gs://b/m?x=1"])
+def test_only_https_sources_take_a_query_or_fragment(uri: str) -> None:
+    errors = _errors({URI: uri})
+    assert [f.rule_id for f in errors] == ["KNS006"] and "hf_secret" not in errors[0].text()
+    plan, _ = plan_injection(pod({**ON, URI: "https://host/m.bin?X-Amz-Signature=abc"}), "ml", CONFIG)
+    assert plan is not None  # a pre-signed URL is its own authorisation
