@@ -9,8 +9,11 @@ constant memory. A parse error is reported with its file, line and column — ne
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,29 +49,42 @@ class ReadError:
 
 
 def discover(paths: list[str]) -> Iterator[str | ReadError]:
-    """Files to read: named files as given, directories recursively (YAML/JSON only, no dot-dirs)."""
+    """Files to read: named files as given, directories recursively (YAML/JSON only, no dot-dirs).
+
+    Each directory that cannot be listed is reported as a ReadError (`Path.rglob` would skip it
+    silently). Directory symlinks are not followed; broken symlinks are skipped.
+    """
     for raw in paths:
         if raw == STDIN:
             yield STDIN
             continue
         path = Path(raw)
         if path.is_dir():
-            try:
-                found = sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.suffix.lower() in MANIFEST_SUFFIXES
-                    and p.is_file()
-                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                )
-            except OSError as exc:
-                yield ReadError(raw, 0, 0, f"cannot read directory: {exc.strerror or exc}")
-                continue
-            yield from (str(p) for p in found)
+            yield from _walk(raw)
         elif path.exists():
             yield str(path)
         else:
             yield ReadError(raw, 0, 0, "no such file or directory")
+
+
+def _walk(top: str) -> Iterator[str | ReadError]:
+    found: list[tuple[Path, str | ReadError]] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = os.fsdecode(exc.filename) if exc.filename is not None else top
+        message = f"cannot read directory: {exc.strerror or exc}"
+        found.append((Path(where), ReadError(where, 0, 0, message)))
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith(".") or not name.lower().endswith(MANIFEST_SUFFIXES):
+                continue
+            full = Path(dirpath, name)
+            if full.is_file():  # False for a broken symlink
+                found.append((full, str(full)))
+    found.sort(key=lambda pair: pair[0])
+    yield from (item for _, item in found)
 
 
 def _mark(exc: BaseException) -> tuple[int, int]:
@@ -86,9 +102,113 @@ def _message(exc: yaml.YAMLError) -> str:
     return f"not valid YAML: {exc}"
 
 
+def _reader_message(exc: yaml.reader.ReaderError) -> str:
+    """One line for a character the reader refuses (libyaml: no marks, a multi-line str())."""
+    reason = str(exc.reason)
+    char = exc.character
+    code = ord(char) if isinstance(char, str) and len(char) == 1 else char
+    known = isinstance(code, int) and code >= 0
+    if "UTF-16" in reason:
+        return f"not UTF-16 text: {reason}"
+    if "UTF-8" in reason or "byte" in reason or "octet" in reason:
+        if known and ("leading" in reason or "start byte" in reason) and code <= 0xFF:
+            return f"not UTF-8 text: invalid byte 0x{code:02x}"
+        return f"not UTF-8 text: {reason}"
+    return f"not valid YAML: {reason}" + (f" (U+{code:04X})" if known else "")
+
+
+_BOM = b"\xef\xbb\xbf"
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
+
+
+class _Tracked:
+    """A stream as the parser reads it, able to turn the parser's byte offset into (line, column).
+
+    Only the last few chunks are kept (an offset the reader reports lies in what it read last),
+    so streaming stdin stays constant-memory.
+    """
+
+    _KEEP = 2
+
+    def __init__(self, stream: IO[str] | IO[bytes]) -> None:
+        self._stream = stream
+        self._window: deque[bytes] = deque()
+        self._start = 0  # byte offset of window[0]
+        self._line = 0  # 0-based line at _start
+        self._column = 0  # characters between the last line break and _start
+        self._utf16 = False  # offsets count UTF-16 units then: not tracked
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self._stream, "name", "<file>"))
+
+    def read(self, size: int = -1) -> str | bytes:
+        chunk = self._stream.read(size)
+        raw = chunk.encode("utf-8", "surrogatepass") if isinstance(chunk, str) else chunk
+        if self._start == 0 and not self._window and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            self._utf16 = True
+        self._window.append(raw)
+        if len(self._window) > self._KEEP:
+            self._advance(self._window.popleft())
+        return chunk
+
+    def _advance(self, data: bytes) -> None:
+        if self._start == 0 and data.startswith(_BOM):
+            self._start += len(_BOM)
+            data = data[len(_BOM) :]
+        self._start += len(data)
+        newlines = data.count(b"\n")
+        if newlines:
+            self._line += newlines
+            self._column = 0
+            data = data[data.rindex(b"\n") + 1 :]
+        self._column += len(data.translate(None, _CONTINUATION))
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a byte offset; (0, 0) when it is no longer known."""
+        if self._utf16 or offset < self._start:
+            return 0, 0
+        saved = self._start, self._line, self._column
+        self._advance(b"".join(self._window)[: offset - self._start])
+        line, column = self._line + 1, self._column + 1
+        self._start, self._line, self._column = saved
+        return line, column
+
+
+class _Prefixed:
+    """`head` (already read from `stream`), then the rest of `stream`."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(size)
+        if size < 0:
+            out, self._head = self._head + self._stream.read(), b""
+        else:
+            out, self._head = self._head[:size], self._head[size:]
+        return out
+
+
+_OWN_KEYS = "_knscale_own_keys"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _DocLoader(Loader):  # type: ignore[valid-type,misc]
+    """`Loader` that remembers the keys written in a mapping before `<<` merges others into it."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        if not hasattr(node, _OWN_KEYS) and any(k.tag == _MERGE_TAG for k, _ in node.value):
+            setattr(node, _OWN_KEYS, [k for k, _ in node.value])
+        super().flatten_mapping(node)
+
+
 def read_stream(source: str, stream: IO[str] | IO[bytes]) -> Iterator[Document | ReadError]:
     """Documents of one YAML/JSON stream, each with its node tree, until the first parse error."""
-    loader = Loader(stream)
+    tracked = _Tracked(stream)
+    loader = _DocLoader(tracked)
     index = 0
     try:
         while loader.check_node():
@@ -96,6 +216,9 @@ def read_stream(source: str, stream: IO[str] | IO[bytes]) -> Iterator[Document |
             data = loader.construct_document(node)
             yield Document(source, index, data, node)
             index += 1
+    except yaml.reader.ReaderError as exc:
+        line, col = tracked.position(exc.position)
+        yield ReadError(source, line, col, _reader_message(exc))
     except yaml.YAMLError as exc:
         line, col = _mark(exc)
         yield ReadError(source, line, col, _message(exc))
@@ -107,11 +230,18 @@ def read_stream(source: str, stream: IO[str] | IO[bytes]) -> Iterator[Document |
         loader.dispose()
 
 
+_WHITESPACE = b" \t\r\n"
+
+
 def read_path(source: str, stdin: IO[bytes] | None = None) -> Iterator[Document | ReadError]:
-    """One file (or stdin for `-`). A `.json` file PyYAML cannot read is retried as strict JSON."""
+    """One file (or stdin for `-`). JSON that PyYAML cannot read is retried as strict JSON.
+
+    That is a `.json` file, or stdin whose first character is `{` or `[` (such stdin is read
+    whole: one JSON document is held in memory anyway; any other stdin is streamed).
+    """
     if source == STDIN:
         assert stdin is not None
-        yield from read_stream("<stdin>", stdin)
+        yield from _read_stdin(stdin)
         return
     try:
         handle = Path(source).open("rb")  # noqa: SIM115 - closed in finally; streamed document by document
@@ -121,7 +251,7 @@ def read_path(source: str, stdin: IO[bytes] | None = None) -> Iterator[Document 
     try:
         for yielded, item in enumerate(read_stream(source, handle)):
             if isinstance(item, ReadError) and not yielded and source.lower().endswith(".json"):
-                yield from _read_json(source)
+                yield from _read_json(source, Path(source).read_bytes(), item, json_errors=True)
                 return
             yield item
     except OSError as exc:
@@ -130,16 +260,89 @@ def read_path(source: str, stdin: IO[bytes] | None = None) -> Iterator[Document 
         handle.close()
 
 
-def _read_json(source: str) -> Iterator[Document | ReadError]:
+def _read_stdin(stdin: IO[bytes]) -> Iterator[Document | ReadError]:
+    source = "<stdin>"
+    head = b""
+    while True:  # up to the first character that is not white space
+        chunk = stdin.read(1 << 16)
+        head += chunk
+        first = head.removeprefix(_BOM).lstrip(_WHITESPACE)[:1]
+        if first or not chunk:
+            break
+    if first not in (b"{", b"["):
+        yield from read_stream(source, _Prefixed(head, stdin))  # type: ignore[arg-type]
+        return
+    raw = head + stdin.read()
+    for yielded, item in enumerate(read_stream(source, io.BytesIO(raw))):
+        if isinstance(item, ReadError) and not yielded:
+            yield from _read_json(source, raw, item, json_errors=False)
+            return
+        yield item
+
+
+def _read_json(
+    source: str, raw: bytes, yaml_error: ReadError, *, json_errors: bool
+) -> Iterator[Document | ReadError]:
+    """`raw` as strict JSON; if it is not JSON either, the JSON error (or else the YAML one)."""
     try:
-        data = json.loads(Path(source).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        yield ReadError(source, 0, 0, f"cannot read: {exc}")
+        text = raw.decode("utf-8-sig")
+        data = json.loads(text)
+    except UnicodeDecodeError:
+        yield yaml_error
         return
     except json.JSONDecodeError as exc:
-        yield ReadError(source, exc.lineno, exc.colno, f"not valid JSON: {exc.msg}")
+        yield (
+            ReadError(source, exc.lineno, exc.colno, f"not valid JSON: {exc.msg}")
+            if json_errors
+            else yaml_error
+        )
         return
-    yield Document(source, 0, data, None)
+    except RecursionError:
+        yield ReadError(source, 0, 0, "document is nested too deeply")
+        return
+    yield Document(source, 0, data, _json_node(text))
+
+
+# A surrogate escape (`\ud83d`), or an escaped backslash (so that `\\ud83d` is left alone).
+_SURROGATE_ESCAPE = re.compile(r"(\\\\)|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_UNKNOWN = yaml.Mark("", -1, -1, -1, "", 0)  # locate() gives (0, 0): position unknown
+
+
+def _json_node(text: str) -> yaml.Node:
+    r"""Node tree of a JSON text PyYAML refused, for positions and duplicate keys.
+
+    PyYAML refuses surrogate escapes (`"\ud83d\ude00"`, as `json.dumps` writes an emoji) and tabs
+    (white space in JSON): each escape becomes `\uFFFD` and each tab a space, so that every mark
+    stays where it was. If PyYAML still refuses it (a key longer than 1024 characters), the tree
+    is built from the JSON itself with unknown positions, so duplicate keys are still found.
+    """
+    yaml_text = _SURROGATE_ESCAPE.sub(lambda m: m.group(1) or r"\uFFFD", text).replace("\t", " ")
+    try:
+        node = yaml.compose(yaml_text, Loader=Loader)
+    except (yaml.YAMLError, RecursionError):
+        node = None
+    if node is not None:
+        return node
+    return _json_tree(text)
+
+
+def _json_tree(text: str) -> yaml.Node:
+    def convert(value: object) -> yaml.Node:
+        if isinstance(value, yaml.Node):
+            return value
+        if isinstance(value, list):
+            return yaml.SequenceNode("tag:yaml.org,2002:seq", [convert(v) for v in value], _UNKNOWN, _UNKNOWN)
+        scalar = value if isinstance(value, str) else json.dumps(value)
+        return yaml.ScalarNode("tag:yaml.org,2002:str", scalar, _UNKNOWN, _UNKNOWN)
+
+    def mapping(pairs: list[tuple[str, object]]) -> yaml.Node:
+        items = [(convert(k), convert(v)) for k, v in pairs]
+        return yaml.MappingNode("tag:yaml.org,2002:map", items, _UNKNOWN, _UNKNOWN)
+
+    try:
+        return convert(json.loads(text, object_pairs_hook=mapping))
+    except RecursionError:
+        return yaml.ScalarNode("tag:yaml.org,2002:null", "", _UNKNOWN, _UNKNOWN)
 
 
 # ---- positions --------------------------------------------------------------------------------
@@ -171,7 +374,7 @@ def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Nod
 def locate(node: yaml.Node | None, path: str, key: str | None = None) -> tuple[int, int]:
     """1-based (line, column) of `path[key]`, or of the deepest part of it that exists."""
     if node is None:
-        return 1, 1
+        return 0, 0
     best = node.start_mark
     current: yaml.Node | None = node
     for part in split_path(path):
@@ -202,10 +405,13 @@ def duplicate_keys(node: yaml.Node | None, path: str) -> list[tuple[str, int, in
         return []
     seen: set[str] = set()
     out = []
-    for key_node, _ in current.value:
+    # Only the keys written in this mapping: a `<<` merge adds the merged keys to `value`.
+    own = getattr(current, _OWN_KEYS, None)
+    for key_node in own if own is not None else [k for k, _ in current.value]:
         if not isinstance(key_node, yaml.ScalarNode):
             continue
         if key_node.value in seen:
-            out.append((key_node.value, key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+            mark = key_node.start_mark
+            out.append((key_node.value, mark.line + 1, mark.column + 1))
         seen.add(key_node.value)
     return out
