@@ -65,7 +65,7 @@ def lint_document(
         if _broken_object(obj):
             line, col = position(prefix.rstrip("."), None)
             finding = RULES["KNS902"].finding(
-                ObjectRef(kind=str(obj.get("kind", "")), name=str(_name(obj))),
+                ObjectRef(kind=str(obj.get("kind", "")), name=_name(obj)),
                 prefix.rstrip(".") or "<document>",
                 None,
                 None,
@@ -77,20 +77,7 @@ def lint_document(
         if not looks_like_object(obj):
             continue
         assert isinstance(obj, Mapping)
-        located: list[Located] = []
-        if duplicates is not None:
-            ref = object_ref(obj)
-            for site in annotation_sites(obj):
-                for key, line, col in duplicates(prefix + site.path):
-                    finding = RULES["KNS901"].finding(
-                        ref,
-                        site.path,
-                        key,
-                        None,
-                        f"annotation {key} is written twice; YAML keeps the last, kubectl refuses the file",
-                        "keep one of them",
-                    )
-                    located.append(Located(finding, source, line, col))
+        located = duplicate_findings(obj, source, prefix, duplicates) if duplicates is not None else []
         for finding in validate_object(obj, config):
             line, col = position(prefix + finding.path, finding.key)
             located.append(Located(finding, source, line, col))
@@ -99,6 +86,35 @@ def lint_document(
     return out
 
 
-def _name(obj: Mapping[str, Any]) -> Any:
+def duplicate_findings(
+    obj: Mapping[str, Any], source: str, prefix: str, duplicates: Duplicates
+) -> list[Located]:
+    """KNS901 for each annotation key written twice in `obj` (lint, and translate before it renders).
+
+    `duplicates` maps a path in the document to its keys written twice (`yamlio.duplicate_keys`
+    on the document's node); `prefix` is the object's place in the document (`items[3].`).
+    """
+    ref = object_ref(obj)
+    return [
+        Located(
+            RULES["KNS901"].finding(
+                ref,
+                site.path,
+                key,
+                None,
+                f"annotation {key} is written twice; YAML keeps the last, kubectl refuses the file",
+                "keep one of them",
+            ),
+            source,
+            line,
+            col,
+        )
+        for site in annotation_sites(obj)
+        for key, line, col in duplicates(prefix + site.path)
+    ]
+
+
+def _name(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata")
-    return meta.get("name", "") if isinstance(meta, Mapping) else ""
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else ""

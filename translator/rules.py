@@ -8,6 +8,7 @@ tests/unit/test_rules_documented.py keeps the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,19 @@ class Rule:
         message: str,
         fix: str | None = None,
     ) -> Finding:
-        return Finding(self.id, self.severity, obj, path, key, value, message, fix)
+        return Finding(self.id, self.severity, obj, path, key, _bounded(value), message, fix)
+
+
+def _bounded(value: Any) -> Any:
+    """A finding's value as shown (text, JSON, SARIF): a structure is summarised, never expanded
+    (a YAML alias bomb under an annotation is a small tree of shared nodes but a huge string)."""
+    if isinstance(value, Mapping):
+        return f"<map of {len(value)} keys>"
+    if isinstance(value, list | tuple | set):
+        return f"<list of {len(value)} items>"
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    return value
 
 
 def _table(*rules: Rule) -> dict[str, Rule]:

@@ -65,12 +65,12 @@ def role_of(obj: Mapping[str, Any]) -> str | None:
 def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
     assert isinstance(meta, Mapping)
-    name = meta.get("name") or meta.get("generateName") or ""
+    name = next((n for n in (meta.get("name"), meta.get("generateName")) if isinstance(n, str) and n), "")
     ns = meta.get("namespace")
     return ObjectRef(
         kind=str(obj.get("kind", "")),
-        name=str(name),
-        namespace=str(ns) if ns else None,
+        name=name,
+        namespace=ns if isinstance(ns, str) and ns else None,
         api_version=str(obj.get("apiVersion", "")) or None,
     )
 
@@ -110,7 +110,7 @@ def annotation_sites(obj: Mapping[str, Any]) -> list[AnnotationSite]:
     return [AnnotationSite(META, meta, model_keys=True, autoscaling_keys=False)]  # pod
 
 
-_RULE_ID = re.compile(r"KNS[0-9]{3}")
+_RULE_ID = re.compile(r"(?<![A-Za-z0-9])KNS[0-9]{3}(?![0-9])")  # KNS1111 is not KNS111
 
 
 def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: bool = True) -> list[Finding]:
@@ -130,7 +130,7 @@ def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: 
         return []
     ref = object_ref(obj)
     kind = str(obj.get("kind", ""))
-    findings: list[Finding] = []
+    findings: list[Finding] = _metadata_findings(obj, ref)
     for site in annotation_sites(obj):
         findings += _shape_findings(obj, site, ref)
         if site.model_keys:
@@ -143,6 +143,26 @@ def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: 
     if suppress:
         findings = apply_lint_ignore(obj, findings)
     return findings
+
+
+def _metadata_findings(obj: Mapping[str, Any], ref: ObjectRef) -> list[Finding]:
+    """KNS902: names that are not strings would otherwise end up in rendered objects as Python
+    reprs (`['a', 'b']-00001`)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return []
+    return [
+        RULES["KNS902"].finding(
+            ref,
+            f"metadata.{field}",
+            None,
+            meta[field],
+            f"metadata.{field} must be a string, got {_type_name(meta[field])}",
+            f"write metadata.{field} as a string",
+        )
+        for field in ("name", "generateName", "namespace")
+        if meta.get(field) is not None and not isinstance(meta[field], str)
+    ]
 
 
 def _shape_findings(obj: Mapping[str, Any], site: AnnotationSite, ref: ObjectRef) -> list[Finding]:
@@ -163,24 +183,50 @@ def _shape_findings(obj: Mapping[str, Any], site: AnnotationSite, ref: ObjectRef
             )
         ]
     out = []
-    for key, value in site.annotations.items():
+    written_map: Mapping[Any, Any] = site.annotations  # parsed YAML: keys need not be strings
+    for key, value in written_map.items():
         if isinstance(value, str) and isinstance(key, str):
             continue
-        shown = "null" if value is None else type(value).__name__
+        if not isinstance(key, str):
+            # YAML `42: x` or `~: x`: the key is the problem, whatever the value.
+            written = _yaml_scalar(key) or "~"
+            out.append(
+                rule.finding(
+                    ref,
+                    site.path,
+                    written,
+                    value,
+                    f"annotation keys must be strings, got {_type_name(key)}; {_REFUSED}",
+                    f'quote the key: "{written}": …',
+                )
+            )
+            continue
+        if isinstance(value, str | int | float | bool) or value is None:
+            fix = f'quote it: {key}: "{_yaml_scalar(value)}"'
+        else:  # a list, a map, binary …: shown by type only (an alias bomb must not be expanded)
+            fix = f"write one string (structured data as a JSON string, e.g. {key}: '[\"a\"]')"
         out.append(
             rule.finding(
                 ref,
                 site.path,
-                str(key),
+                key,
                 value,
-                f"annotation values must be strings, got {shown}; the API server refuses the object",
-                f'quote it: {key}: "{_yaml_scalar(value)}"',
+                f"annotation values must be strings, got {_type_name(value)}; {_REFUSED}",
+                fix,
             )
         )
     return out
 
 
+_REFUSED = "the API server refuses the object"
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
 def _yaml_scalar(value: Any) -> str:
+    """A YAML scalar as written (only called on None, bool, int, float and str)."""
     if value is None:
         return ""
     if isinstance(value, bool):
