@@ -67,22 +67,36 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SettingsError(f"  {path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"  {path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"  {path}: not UTF-8 text: {exc}") from None
+    doc = _safe_load(text, f"  {path}: not valid YAML")
     if not isinstance(doc, dict):
         raise SettingsError(f"  {path}: expected a mapping at the top level, got {type(doc).__name__}")
     if doc.get("kind") == "ConfigMap":
         data = doc.get("data") or {}
-        inner = data.get("config.yaml", "")
-        try:
-            doc = yaml.safe_load(inner) or {}
-        except yaml.YAMLError as exc:
-            raise SettingsError(f"  {path}: data['config.yaml'] is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"  {path}: ConfigMap data must be a map, got {type(data).__name__}")
+        inner = data.get("config.yaml")
+        if inner is None:
+            inner = ""
+        if not isinstance(inner, str):
+            raise SettingsError(
+                f"  {path}: data['config.yaml'] must be a string holding YAML, got {type(inner).__name__}"
+            )
+        doc = _safe_load(inner, f"  {path}: data['config.yaml'] is not valid YAML")
         if not isinstance(doc, dict):
             raise SettingsError(f"  {path}: data['config.yaml'] must be a mapping")
     return doc
+
+
+def _safe_load(text: str, problem: str) -> Any:
+    """`yaml.safe_load`, empty → {}; every parse failure as a SettingsError starting with `problem`."""
+    try:
+        return yaml.safe_load(text) or {}
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. an impossible date such as 2020-13-45
+        raise SettingsError(f"{problem}: {exc}") from None
+    except RecursionError:
+        raise SettingsError(f"{problem}: nested too deeply") from None
 
 
 def load_config(

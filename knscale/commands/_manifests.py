@@ -69,13 +69,25 @@ def _configmaps(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
         ]
     except OSError as exc:
         raise SettingsError(f"  {path}: cannot read: {exc.strerror or exc}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"  {path}: not UTF-8 text: {exc}") from None
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. an impossible date such as 2020-13-45
         raise SettingsError(f"  {path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise SettingsError(f"  {path}: not valid YAML: nested too deeply") from None
     autoscaler: dict[str, Any] | None = None
     keda: dict[str, Any] | None = None
     items: list[Any] = []
     for doc in docs:
-        items += doc.get("items", []) if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
+        if not (isinstance(doc, dict) and doc.get("kind") == "List"):
+            items.append(doc)
+            continue
+        listed = doc.get("items")
+        if listed is None:
+            continue
+        if not isinstance(listed, list):
+            raise SettingsError(f"  {path}: kind List: items must be a list, got {type(listed).__name__}")
+        items += listed
     for doc in items:
         if not isinstance(doc, dict):
             raise SettingsError(
@@ -86,10 +98,13 @@ def _configmaps(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
                 raise SettingsError(f"  {path}: expected a ConfigMap, got kind {doc.get('kind')!r}")
             autoscaler = doc  # a bare `data` map of config-autoscaler
             continue
-        name = (doc.get("metadata") or {}).get("name")
+        metadata = doc.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise SettingsError(f"  {path}: ConfigMap: metadata must be a map, got {type(metadata).__name__}")
+        name = metadata.get("name")
         data = doc.get("data") or {}
         if not isinstance(data, dict):
-            raise SettingsError(f"  {path}: ConfigMap {name}: data must be a map")
+            raise SettingsError(f"  {path}: ConfigMap {name}: data must be a map, got {type(data).__name__}")
         if name == CONFIG_AUTOSCALER:
             autoscaler = data
         elif name == CONFIG_AUTOSCALER_KEDA:
@@ -145,10 +160,16 @@ def describe(f: Finding) -> str:
     return f"{head}; fix: {f.fix}" if f.fix else head
 
 
+_ONE_LINE = str.maketrans({"\r": "\\r", "\n": "\\n"})
+
+
 def text_line(item: Located) -> str:
+    """`file:line:col: severity RULE message` on exactly one line: a CR or LF (in a key written in
+    the manifest, a file name, a parser message) is shown as `\\r`/`\\n`, so it cannot start a line
+    that a CI problem matcher would read as another finding."""
     f = item.finding
     where = f"{item.source}:{item.line}:{item.column}" if item.line else item.source
-    return f"{where}: {f.severity} {f.rule_id} {describe(f)}"
+    return f"{where}: {f.severity} {f.rule_id} {describe(f)}".translate(_ONE_LINE)
 
 
 SEVERITY_CHOICES = ("error", "warning", "info", "none")

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from knscale import __version__
 from knscale.commands._manifests import (
@@ -119,6 +120,7 @@ _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.I
 
 
 def _uri(source: str) -> str:
+    """The input's path relative to the working directory, unencoded (SARIF quotes it itself)."""
     if source.startswith("<"):
         return "stdin"
     path = Path(source)
@@ -143,7 +145,8 @@ def _sarif(located: list[Located]) -> dict[str, Any]:
     results = []
     for item in located:
         f = item.finding
-        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(item.source)}}
+        # a URI reference (SARIF 2.1.0 §3.10): a space, `#` or `%` in a file name is percent-encoded
+        physical: dict[str, Any] = {"artifactLocation": {"uri": quote(_uri(item.source), safe="/")}}
         if item.line:
             physical["region"] = {"startLine": item.line, "startColumn": max(item.column, 1)}
         text = describe(f)

@@ -29,7 +29,7 @@ from translator.findings import Finding
 from translator.hpa import render_hpa
 from translator.keda import render_scaled_object, should_auto_create
 from translator.kpa import resolve_kpa_settings
-from translator.lint import Located, looks_like_object
+from translator.lint import Located, duplicate_findings, looks_like_object
 from translator.rules import RULES
 from translator.validate import object_ref, role_of, validate_object
 
@@ -133,17 +133,25 @@ def run(args: argparse.Namespace) -> int:
             read_failed = True
             continue
         position = partial(yamlio.locate, doc.node)
+        duplicates = partial(yamlio.duplicate_keys, doc.node)
         for prefix, obj in iter_objects(doc.data):
             if not looks_like_object(obj):
                 continue
             rendered, findings, notes = translate_object(
                 obj, config, revision=args.revision, no_keda=args.no_keda
             )
-            for finding in findings:
-                print(text_line(_located(finding, doc.source, position, prefix)), file=sys.stderr)
+            # An annotation key written twice is an error `lint` reports (KNS901): kubectl refuses
+            # the file, so the object is not rendered either.
+            located = duplicate_findings(obj, doc.source, prefix, duplicates)
+            if located:
+                rendered = []
+            located += [_located(finding, doc.source, position, prefix) for finding in findings]
+            located.sort(key=lambda item: (item.line, item.column))
+            for item in located:
+                print(text_line(item), file=sys.stderr)
             for note in notes:
                 print(f"knscale translate: {note}", file=sys.stderr)
-            failed = failed or any(f.is_error for f in findings)
+            failed = failed or any(item.finding.is_error for item in located)
             docs += rendered
     if args.output == "json":
         print(json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}, indent=2))
