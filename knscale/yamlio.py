@@ -49,7 +49,8 @@ class ReadError:
 
 
 def discover(paths: list[str]) -> Iterator[str | ReadError]:
-    """Files to read: named files as given, directories recursively (YAML/JSON only, no dot-dirs).
+    """Files to read: named files as given, directories recursively (YAML/JSON only, no dot-dirs,
+    not the `templates/` of a Helm chart).
 
     Each directory that cannot be listed is reported as a ReadError (`Path.rglob` would skip it
     silently). Directory symlinks are not followed; broken symlinks are skipped.
@@ -76,7 +77,9 @@ def _walk(top: str) -> Iterator[str | ReadError]:
         found.append((Path(where), ReadError(where, 0, 0, message)))
 
     for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        # A Helm chart's templates/ are Go templates, not YAML: lint `helm template` output.
+        chart = "Chart.yaml" in filenames
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and not (chart and d == "templates")]
         for name in filenames:
             if name.startswith(".") or not name.lower().endswith(MANIFEST_SUFFIXES):
                 continue

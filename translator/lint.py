@@ -47,7 +47,8 @@ def _broken_object(doc: Any) -> bool:
     """
     if not isinstance(doc, Mapping) or looks_like_object(doc):
         return False
-    return "apiVersion" in doc or "kind" in doc
+    # apiVersion alone is not enough: a Helm Chart.yaml has `apiVersion: v2` and nothing else of one.
+    return "kind" in doc or ("apiVersion" in doc and "metadata" in doc)
 
 
 def lint_document(

@@ -277,3 +277,39 @@ def test_non_utf8_far_into_a_stream_and_after_multibyte_characters(prefix: bytes
 def test_a_control_character_is_located_too() -> None:
     [err] = list(yamlio.read_stream("s", io.BytesIO("a: 1\nb: é\x01\n".encode())))
     assert err == yamlio.ReadError("s", 2, 5, "not valid YAML: control characters are not allowed (U+0001)")
+
+
+def test_a_helm_charts_templates_are_not_walked(tmp_path: Path) -> None:
+    """`knscale lint .` over a repository: chart templates are Go templates (`{{ … }}`), linted as
+    `helm template` output instead; the chart's other YAML (values.yaml) is still read."""
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("replicas: 1\n")
+    (chart / "templates" / "dep.yaml").write_text("metadata:\n  name: {{ .Release.Name }}\n")
+    (tmp_path / "templates").mkdir()  # not in a chart: an ordinary directory
+    (tmp_path / "templates" / "x.yaml").write_text("a: 1\n")
+    assert list(yamlio.discover([str(tmp_path)])) == [
+        str(chart / "Chart.yaml"),
+        str(chart / "values.yaml"),
+        str(tmp_path / "templates" / "x.yaml"),
+    ]
+    assert cli.main(["lint", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("apiVersion: v2\nname: c\nversion: 0.1.0\n", False),  # a Helm Chart.yaml
+        ("kind: Service\nmetadata:\n  name: s\n", True),
+        ("apiVersion: serving.knative.dev/v1\nmetadata:\n  name: s\n", True),
+        ("kind: 3\napiVersion: v1\n", True),
+    ],
+)
+def test_kns902_is_for_documents_that_mean_to_be_objects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, flagged: bool
+) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(text)
+    assert cli.main(["lint", str(manifest)]) == (1 if flagged else 0)
+    assert ("KNS902" in capsys.readouterr().out) is flagged
