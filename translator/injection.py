@@ -331,7 +331,16 @@ def _spec_findings(
             for i, c in enumerate(_list(spec.get("containers")))
             if _mapping(c).get("name") == INIT_CONTAINER_NAME
         ]
-    for i, c in apps:
+    # The app containers, and a pre-declared downloader: it would download into another volume at
+    # the model path while the apps mount an empty knscale-model.
+    checked = [(f"{spec_path}.containers[{i}]", c) for i, c in apps]
+    if request.source.scheme != "pvc":
+        checked += [
+            (f"{spec_path}.initContainers[{i}]", _mapping(c))
+            for i, c in enumerate(_list(spec.get("initContainers")))
+            if _mapping(c).get("name") == INIT_CONTAINER_NAME
+        ][:1]  # the first one is completed (_build_plan)
+    for where, c in checked:
         for m in _list(c.get("volumeMounts")):
             m = _mapping(m)
             mount_path = m.get("mountPath")
@@ -344,9 +353,14 @@ def _spec_findings(
                         path,
                         request.mount_key,
                         request.mount_path,
-                        f"container {c.get('name')!r} ({spec_path}.containers[{i}]) already mounts volume "
+                        f"container {c.get('name')!r} ({where}) already mounts volume "
                         f"{m.get('name')!r} at {request.mount_path}",
-                        f"set {mount_key} to a free directory, e.g. {mount_key}: /mnt/knscale-models",
+                        f"set {mount_key} to a free directory, e.g. {mount_key}: /mnt/knscale-models"
+                        + (
+                            f", or name that volume {MODEL_VOLUME}"
+                            if c.get("name") == INIT_CONTAINER_NAME
+                            else ""
+                        ),
                     )
                 )
     return findings

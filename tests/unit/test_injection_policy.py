@@ -187,6 +187,22 @@ DENIALS: list[tuple[str, dict[str, Any], str, str | None, KnscaleConfig, dict[st
         "ml",
     ),
     (
+        "predeclared-downloader-writes-elsewhere",
+        {**ON, URI: "s3://b/p"},
+        "KNS013",
+        None,
+        CONFIG,
+        {
+            "initContainers": [
+                {
+                    "name": "knscale-model-init",
+                    "volumeMounts": [{"name": "cache", "mountPath": "/mnt/models"}],
+                }
+            ]
+        },
+        "ml",
+    ),
+    (
         "bad-image",
         {**ON, URI: "s3://b/p", "initContainerImage": "not an image"},
         "KNS014",
@@ -489,3 +505,19 @@ def test_only_https_sources_take_a_query_or_fragment(uri: str) -> None:
     assert [f.rule_id for f in errors] == ["KNS006"] and "hf_secret" not in errors[0].text()
     plan, _ = plan_injection(pod({**ON, URI: "https://host/m.bin?X-Amz-Signature=abc"}), "ml", CONFIG)
     assert plan is not None  # a pre-signed URL is its own authorisation
+
+
+def test_a_predeclared_downloader_on_knscales_volume_or_on_a_pvc_source_is_fine() -> None:
+    own = {
+        "name": "knscale-model-init",
+        "volumeMounts": [{"name": "knscale-model", "mountPath": "/mnt/models"}],
+    }
+    plan, findings = plan_injection(pod({**ON, URI: "s3://b/p"}, initContainers=[own]), "ml", CONFIG)
+    assert plan is not None and not [f for f in findings if f.is_error]
+    other = {"name": "knscale-model-init", "volumeMounts": [{"name": "cache", "mountPath": "/mnt/models"}]}
+    _, findings = plan_injection(pod({**ON, URI: "s3://b/p"}, initContainers=[other]), "ml", CONFIG)
+    [error] = [f for f in findings if f.is_error]
+    assert "initContainers[0]" in error.message and "or name that volume knscale-model" in (error.fix or "")
+    # A pvc:// source downloads nothing: knscale leaves initContainers alone.
+    plan, findings = plan_injection(pod({**ON, URI: "pvc://claim/m"}, initContainers=[other]), "ml", CONFIG)
+    assert plan is not None and not [f for f in findings if f.is_error]
