@@ -17,6 +17,7 @@ per-request OpenTelemetry hook is switched off (see `_NO_TELEMETRY`).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from translator.config import KnscaleConfig
 from webhook import admission
@@ -37,6 +39,9 @@ from webhook.metrics import EndpointMetrics, WebhookMetrics
 log = logging.getLogger("knscale.webhook")
 
 JSON = "application/json"
+# The API server gives up after the webhook's timeoutSeconds (5 s as registered): a body still
+# arriving after this is not one it sends, and waiting for it holds memory (slow-body attacks).
+BODY_READ_TIMEOUT_S = 10.0
 NOOP_BODY = orjson.dumps(
     {"apiVersion": admission.V1, "kind": "AdmissionReview", "response": {"uid": "", "allowed": True}}
 )
@@ -77,11 +82,17 @@ async def read_bounded_body(request: Request, limit: int) -> bytes:
             raise ReviewError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise ReviewError(413, f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise ReviewError(413, f"request body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ReviewError(408, f"request body not received within {BODY_READ_TIMEOUT_S:g} s") from None
+    except ClientDisconnect:
+        raise ReviewError(400, "the client went away before sending the whole body") from None
     return b"".join(chunks)
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("knscale.server")
 
@@ -130,12 +131,17 @@ class ReloadingCertificate:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
             try:
-                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path)
-            except (ssl.SSLError, ValueError) as exc:
+                # password=: an encrypted key fails here instead of OpenSSL prompting on the
+                # terminal (which would block the event loop); it raises a bare OSError then.
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+                    cert_path, key_path, password=_NO_PASSWORD
+                )
+            except (ssl.SSLError, ValueError, OSError) as exc:
                 raise CertificateLoadError(
-                    f"{self.cert_file} and {self.key_file} are not a usable certificate/key pair: {exc}"
+                    f"{self.cert_file} and {self.key_file} are not a usable certificate/key pair "
+                    f"(the key must not be encrypted): {exc}"
                 ) from None
-            self.context.load_cert_chain(cert_path, key_path)
+            self.context.load_cert_chain(cert_path, key_path, password=_NO_PASSWORD)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
@@ -148,7 +154,8 @@ class ReloadingCertificate:
         self.last_error = None
 
     def reload_if_changed(self) -> bool:
-        """Poll step: load the files again if their bytes changed. Never raises."""
+        """Poll step: load the files again if their bytes changed. Never raises (the poller also
+        guards against it: one failure must not end rotation for the life of the process)."""
         try:
             cert, key = self._read()
         except CertificateLoadError as exc:
@@ -173,6 +180,62 @@ class ReloadingCertificate:
         if message != self.last_error:  # log a persistent problem once, not every poll
             log.warning("%s", message)
         self.last_error = message
+
+
+def _no_password() -> bytes:
+    raise ValueError("the key is encrypted")
+
+
+_NO_PASSWORD = _no_password
+
+# The API server waits at most the webhook's timeoutSeconds (knscale registers 5 s): a request whose
+# head takes longer than this is not one it sent, and holding it costs memory (slowloris).
+REQUEST_HEAD_TIMEOUT_S = 10.0
+MAX_CONCURRENCY = 1000
+
+
+class DeadlineHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline on each request head.
+
+    uvicorn bounds only the idle time after a response (timeout_keep_alive): a connection that
+    sends its headers a byte at a time, or nothing after the TLS handshake, would stay open for
+    ever. Here the head must be complete REQUEST_HEAD_TIMEOUT_S after the connection opened or
+    after the previous response; the body is bounded by the app (webhook.app.read_bounded_body).
+    """
+
+    request_head_timeout = REQUEST_HEAD_TIMEOUT_S
+    _head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_head_deadline()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_deadline()
+        super().connection_lost(exc)
+
+    def _arm_head_deadline(self) -> None:
+        self._cancel_head_deadline()
+        self._head_deadline = self.loop.call_later(self.request_head_timeout, self._head_timed_out)
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_timed_out(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +275,9 @@ class WebhookServer:
             app_factory(self.ready),
             host=options.host,
             port=options.port,
-            http="httptools",
+            http=DeadlineHttpToolsProtocol,
+            # Each connection costs ~50 kB; beyond this many, new requests get 503 at once.
+            limit_concurrency=MAX_CONCURRENCY,
             loop="uvloop",
             ssl_context_factory=self._ssl_context,
             timeout_graceful_shutdown=max(1, round(options.graceful_timeout)),
@@ -236,7 +301,10 @@ class WebhookServer:
     async def _poll_certificate(self) -> None:
         while True:
             await asyncio.sleep(self.options.cert_poll_interval)
-            self.certificate.reload_if_changed()
+            try:
+                self.certificate.reload_if_changed()
+            except Exception:  # a bug must not stop every later rotation
+                log.exception("certificate reload failed; polling goes on")
 
     async def _run_job(self, job: PeriodicJob) -> None:
         while True:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from tls_helpers import handshake, new_bios, pump
 
 from certs.files import CertPaths, write_atomic, write_bundle
@@ -181,3 +182,31 @@ def test_certificate_written_before_its_key_never_breaks_the_live_context(
     write_atomic(paths.key, renewed.key_pem, 0o600)
     assert cert.reload_if_changed()
     assert _served_cert(_client(paths.ca_cert), cert.context) == _der(renewed.cert_pem)
+
+
+def test_an_encrypted_key_is_refused_without_a_prompt_and_the_old_pair_keeps_serving(
+    certdir: tuple[CertPaths, CertBundle],
+) -> None:
+    """OpenSSL would ask for a pass phrase on the terminal (blocking the event loop) and, without
+    one, raises a bare OSError that used to escape reload_if_changed and end the poller."""
+    paths, bundle = certdir
+    cert = ReloadingCertificate(paths.cert, paths.key)
+    cert.load()
+    renewed = renew_leaf(bundle, NAMES, _now())
+    key = serialization.load_pem_private_key(renewed.key_pem, password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    write_atomic(paths.cert, renewed.cert_pem)
+    write_atomic(paths.key, encrypted, 0o600)
+    assert cert.reload_if_changed() is False
+    assert cert.last_error is not None and "must not be encrypted" in cert.last_error
+    assert _served_cert(_client(paths.ca_cert), cert.context) == _der(bundle.cert_pem)
+    write_atomic(paths.key, renewed.key_pem, 0o600)  # the good key arrives: picked up
+    assert cert.reload_if_changed() is True
+    assert _served_cert(_client(paths.ca_cert), cert.context) == _der(renewed.cert_pem)
+    write_atomic(paths.key, encrypted, 0o600)
+    with pytest.raises(CertificateLoadError, match="must not be encrypted"):  # at start-up: a clear error
+        ReloadingCertificate(paths.cert, paths.key).load()

@@ -10,6 +10,7 @@ from types import ModuleType
 
 import pytest
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from translator.config import KnscaleConfig
 from webhook import server
@@ -46,7 +47,10 @@ def _server() -> server.WebhookServer:
 
 def test_uvicorn_is_told_to_use_httptools_and_uvloop() -> None:
     config = _server().server.config
-    assert (config.http, config.loop) == ("httptools", "uvloop")
+    # httptools' protocol, with knscale's deadline on request heads (webhook.server).
+    assert config.http is server.DeadlineHttpToolsProtocol and config.loop == "uvloop"
+    assert issubclass(config.http, HttpToolsProtocol)
+    assert config.limit_concurrency == server.MAX_CONCURRENCY
 
 
 def test_a_missing_fast_path_is_a_clear_setup_error(monkeypatch: pytest.MonkeyPatch) -> None:

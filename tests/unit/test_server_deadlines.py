@@ -1,0 +1,116 @@
+"""knscale serve's bounds on slow clients: a request head must arrive within a deadline
+(DeadlineHttpToolsProtocol), a body within BODY_READ_TIMEOUT_S (408), and a client that goes away
+mid-body is an invalid request, not an internal error. A real uvicorn on loopback, plain HTTP
+(TLS changes nothing here), with the deadlines shortened."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+
+from translator.config import KnscaleConfig
+from webhook import app as app_module
+from webhook.app import create_app
+from webhook.server import DeadlineHttpToolsProtocol
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serving(port: int) -> AsyncIterator[None]:
+    config = uvicorn.Config(
+        create_app(KnscaleConfig()),
+        host="127.0.0.1",
+        port=port,
+        http=DeadlineHttpToolsProtocol,
+        loop="asyncio",
+        log_level="error",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    """What the server sent before closing; fails if it has not closed within `seconds`."""
+    return await asyncio.wait_for(reader.read(), seconds)
+
+
+def test_a_slow_request_head_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DeadlineHttpToolsProtocol, "request_head_timeout", 0.5)
+
+    async def main() -> None:
+        port = _free_port()
+        async for _ in _serving(port):
+            # Nothing at all after connecting.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await _closed_within(reader, 5) == b""
+            writer.close()
+            # Headers a little at a time (slowloris), each write inside the old idle timeout.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /mutate HTTP/1.1\r\nHost: x\r\n")
+            for _ in range(3):
+                await asyncio.sleep(0.2)
+                writer.write(b"X-Slow: 1\r\n")
+            assert await _closed_within(reader, 5) == b""
+            writer.close()
+            # A prompt request is answered, and the next head on the same connection has the
+            # same deadline.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 5)
+            assert first.startswith(b"HTTP/1.1 200")
+            assert await _closed_within(reader, 5) == b""
+            writer.close()
+
+    asyncio.run(main())
+
+
+def test_a_slow_body_gets_408_and_a_vanished_client_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "BODY_READ_TIMEOUT_S", 0.5)
+
+    async def main() -> None:
+        port = _free_port()
+        async for _ in _serving(port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{"
+            )
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert answer.startswith(b"HTTP/1.1 408"), answer
+            writer.close()
+            # Half a body, then the client is gone: counted as invalid, not as an internal error.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{"
+            )
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.close()
+            await asyncio.sleep(0.2)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            metrics = (await asyncio.wait_for(reader.read(), 5)).decode()
+            writer.close()
+            assert 'knscale_webhook_requests_total{endpoint="mutate",outcome="invalid"} 2.0' in metrics
+            assert 'knscale_webhook_requests_total{endpoint="mutate",outcome="error"} 0.0' in metrics
+
+    asyncio.run(main())
