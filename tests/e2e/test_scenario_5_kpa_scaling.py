@@ -223,7 +223,10 @@ def test_deployment_with_prometheus_scales_up_panics_down_and_to_zero(
             watch.wait_for(2, 60, rec)
             downs = watch.since(t_panic + 0.001)
             steps = [8] + [v for _, v in downs]
-            assert steps[-1] == 2 and steps[1] == 4, steps  # max-scale-down-rate 2: never below half
+            # max-scale-down-rate 2: each step at most halves. The first step is not fixed: when
+            # panic ends the stable window may still hold part of the burst (CI saw 8 → 5 as well
+            # as 8 → 4), as it would in Knative.
+            assert steps[-1] == 2, steps
             assert all(b < a and 2 * b >= a for a, b in itertools.pairwise(steps)), steps
             assert downs[0][0] - t_drop >= WINDOW_S - 3.0, (downs[0][0] - t_drop, rec.tail())
 
