@@ -562,12 +562,13 @@ def plan_template_injection(
         return None, structural
     assert _is_map(spec)
     stripped: Mapping[str, Any] = template
+    skipped = _fixed(cfg).skipped
     marked = INJECTED in annotations
     if marked:
-        repeated = _repeated_model_mounts(spec, ref, _fixed(cfg).skipped)
+        repeated = _repeated_model_mounts(spec, ref, skipped)
         if repeated:
             return None, repeated
-        stripped = _strip_injection(template, _fixed(cfg).skipped)
+        stripped = _strip_injection(template, skipped)
         annotations = _mapping(_mapping(stripped.get("metadata")).get("annotations"))
     elif _has_owned_names(spec):
         # The author declared parts under knscale's names (e.g. a customised knscale-model-init):
@@ -580,7 +581,7 @@ def plan_template_injection(
         return (TemplateChange(stripped, None) if marked and not errors else None), errors
     findings = errors + _namespace_findings(ref.namespace, ref, TEMPLATE_ANNOTATIONS, config)
     stripped_spec = _mapping(stripped.get("spec"))
-    apps = _app_containers(stripped_spec, _fixed(cfg).skipped)
+    apps = _app_containers(stripped_spec, skipped)
     findings += [
         f
         for f in _spec_findings(stripped_spec, apps, request, ref, TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC)
@@ -642,13 +643,7 @@ def settle_template(original: Mapping[str, Any], desired: dict[str, Any]) -> dic
     gone = OWNED_VOLUMES - volumes
     for field_name in ("initContainers", "containers"):
         for c in _list(spec.get(field_name)):
-            mounts = _mapping(c).get("volumeMounts")
-            if isinstance(mounts, list) and isinstance(c, dict):
-                kept = [m for m in mounts if _mapping(m).get("name") not in gone]
-                if kept or len(kept) == len(mounts):
-                    c["volumeMounts"] = kept
-                else:
-                    del c["volumeMounts"]  # it held only mounts of knscale's volumes
+            _drop_items(c, "volumeMounts", lambda m: m.get("name") in gone)
     return desired
 
 
@@ -759,18 +754,22 @@ def _strip_injection(template: Mapping[str, Any], skipped: frozenset[str]) -> di
     stripped: dict[str, Any] = copy.deepcopy(dict(template))
     del stripped["metadata"]["annotations"][INJECTED]
     spec = stripped["spec"]
-
-    def drop(parent: Any, key: str, owned: Callable[[Mapping[str, Any]], bool]) -> None:
-        items = _mapping(parent).get(key)
-        if isinstance(items, list):
-            kept = [item for item in items if not owned(_mapping(item))]
-            if kept or len(kept) == len(items):
-                items[:] = kept
-            else:
-                del parent[key]
-
-    drop(spec, "volumes", lambda v: v.get("name") in OWNED_VOLUMES)
-    drop(spec, "initContainers", lambda c: c.get("name") == INIT_CONTAINER_NAME)
+    _drop_items(spec, "volumes", lambda v: v.get("name") in OWNED_VOLUMES)
+    _drop_items(spec, "initContainers", lambda c: c.get("name") == INIT_CONTAINER_NAME)
     for _, c in _app_containers(spec, skipped):
-        drop(c, "volumeMounts", lambda m: m.get("name") == MODEL_VOLUME)
+        _drop_items(c, "volumeMounts", lambda m: m.get("name") == MODEL_VOLUME)
     return stripped
+
+
+def _drop_items(parent: Any, key: str, owned: Callable[[Mapping[str, Any]], bool]) -> None:
+    """Remove the items of `parent[key]` that are knscale's; a list that held only those goes with
+    them (Kubernetes reads an empty list as absent, but a Knative template without the
+    init-container feature refuses even an empty initContainers)."""
+    items = _mapping(parent).get(key)
+    if not isinstance(items, list) or not isinstance(parent, dict):
+        return
+    kept = [item for item in items if not owned(_mapping(item))]
+    if kept or len(kept) == len(items):
+        items[:] = kept
+    else:
+        del parent[key]
