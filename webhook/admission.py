@@ -19,7 +19,7 @@ from typing import Any, Literal
 import orjson
 
 from translator.config import KnscaleConfig
-from translator.findings import Finding, Severity
+from translator.findings import Finding, ObjectRef, Severity
 from translator.injection import TEMPLATE_KINDS, plan_injection, plan_template_injection, settle_template
 from translator.rules import RULES
 from translator.validate import object_ref, validate_object
@@ -258,15 +258,7 @@ def mutate(review: Review, config: KnscaleConfig) -> Decision:
     except Exception:
         log.exception("internal error while mutating %s (uid %s)", _describe(pod), review.uid)
         ref = object_ref({**pod, "kind": "Pod", "apiVersion": "v1"})
-        finding = RULES["KNS030"].finding(
-            ref,
-            "metadata.annotations",
-            None,
-            None,
-            "knscale failed to build the model injection for this pod (see the webhook's log)",
-            "retry; if it persists, report the pod spec to the knscale maintainers",
-        )
-        return Decision(build_response(review, allowed=False, message=finding.text(), code=500), "error")
+        return _injection_failed(review, ref, "metadata.annotations", "this pod", "the pod spec")
 
 
 def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) -> Decision:
@@ -295,15 +287,22 @@ def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) ->
         return Decision(build_response(review, allowed=True, patch=encode_patch(ops)), "patched")
     except Exception:
         log.exception("internal error while mutating the template of %s (uid %s)", _describe(obj), review.uid)
-        finding = RULES["KNS030"].finding(
-            object_ref(obj),
-            "spec.template.metadata.annotations",
-            None,
-            None,
-            "knscale failed to build the model injection for this pod template (see the webhook's log)",
-            "retry; if it persists, report the object to the knscale maintainers",
+        return _injection_failed(
+            review, object_ref(obj), "spec.template.metadata.annotations", "this pod template", "the object"
         )
-        return Decision(build_response(review, allowed=False, message=finding.text(), code=500), "error")
+
+
+def _injection_failed(review: Review, ref: ObjectRef, path: str, subject: str, report: str) -> Decision:
+    """KNS030: a bug on knscale's side becomes an explicit denial, never a 500 or a half-made patch."""
+    finding = RULES["KNS030"].finding(
+        ref,
+        path,
+        None,
+        None,
+        f"knscale failed to build the model injection for {subject} (see the webhook's log)",
+        f"retry; if it persists, report {report} to the knscale maintainers",
+    )
+    return Decision(build_response(review, allowed=False, message=finding.text(), code=500), "error")
 
 
 def validate(review: Review, config: KnscaleConfig) -> Decision:
