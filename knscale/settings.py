@@ -7,8 +7,9 @@ mounted `knscale-config` ConfigMap in a cluster), environment variables `KNSCALE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -63,13 +64,8 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read a settings file: plain YAML, or a ConfigMap whose `data["config.yaml"]` holds it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SettingsError(f"  {path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SettingsError(f"  {path}: not UTF-8 text: {exc}") from None
-    doc = _safe_load(text, f"  {path}: not valid YAML")
+    text = read_text(path)
+    doc = parse_yaml(lambda: yaml.safe_load(text) or {}, f"  {path}: not valid YAML")
     if not isinstance(doc, dict):
         raise SettingsError(f"  {path}: expected a mapping at the top level, got {type(doc).__name__}")
     if doc.get("kind") == "ConfigMap":
@@ -83,16 +79,31 @@ def read_config_file(path: Path) -> dict[str, Any]:
             raise SettingsError(
                 f"  {path}: data['config.yaml'] must be a string holding YAML, got {type(inner).__name__}"
             )
-        doc = _safe_load(inner, f"  {path}: data['config.yaml'] is not valid YAML")
+        doc = parse_yaml(
+            lambda: yaml.safe_load(inner) or {}, f"  {path}: data['config.yaml'] is not valid YAML"
+        )
         if not isinstance(doc, dict):
             raise SettingsError(f"  {path}: data['config.yaml'] must be a mapping")
     return doc
 
 
-def _safe_load(text: str, problem: str) -> Any:
-    """`yaml.safe_load`, empty → {}; every parse failure as a SettingsError starting with `problem`."""
+T = TypeVar("T")
+
+
+def read_text(path: Path) -> str:
+    """A configuration file's text; unreadable or not UTF-8 → SettingsError naming the file."""
     try:
-        return yaml.safe_load(text) or {}
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"  {path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"  {path}: not UTF-8 text: {exc}") from None
+
+
+def parse_yaml(parse: Callable[[], T], problem: str) -> T:
+    """`parse()` (a YAML load), every parse failure as a SettingsError starting with `problem`."""
+    try:
+        return parse()
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. an impossible date such as 2020-13-45
         raise SettingsError(f"{problem}: {exc}") from None
     except RecursionError:

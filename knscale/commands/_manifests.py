@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from knscale import yamlio
-from knscale.settings import SettingsError, load_config
+from knscale.settings import SettingsError, load_config, parse_yaml, read_text
 from translator.autoscaler_config import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
 from translator.config import KnscaleConfig
 from translator.findings import Finding, ObjectRef, Severity
@@ -63,18 +63,11 @@ def load_cluster_config(args: argparse.Namespace) -> tuple[KnscaleConfig, list[s
 
 
 def _configmaps(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    try:
-        docs = [
-            d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=yamlio.Loader) if d is not None
-        ]
-    except OSError as exc:
-        raise SettingsError(f"  {path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SettingsError(f"  {path}: not UTF-8 text: {exc}") from None
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. an impossible date such as 2020-13-45
-        raise SettingsError(f"  {path}: not valid YAML: {exc}") from None
-    except RecursionError:
-        raise SettingsError(f"  {path}: not valid YAML: nested too deeply") from None
+    text = read_text(path)
+    docs = parse_yaml(
+        lambda: [d for d in yaml.load_all(text, Loader=yamlio.Loader) if d is not None],
+        f"  {path}: not valid YAML",
+    )
     autoscaler: dict[str, Any] | None = None
     keda: dict[str, Any] | None = None
     items: list[Any] = []
