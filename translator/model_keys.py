@@ -327,7 +327,7 @@ def _compose_bucket_source(r: _Reader, bucket: str, obj_path: str | None) -> Mod
             r.add(
                 "KNS006",
                 BARE_BUCKET,
-                _redacted(bucket),
+                bucket,  # redacted by _Reader.add, as every value of a source key
                 f"{_redacted(bucket)!r} is not a bucket name (optionally with a scheme such as gs://)",
                 f"put only the bucket in {BARE_BUCKET} (e.g. autotables_47 or gs://models) "
                 f"and the object path in {BARE_PATH}",
@@ -339,7 +339,7 @@ def _compose_bucket_source(r: _Reader, bucket: str, obj_path: str | None) -> Mod
             r.add(
                 "KNS010",
                 BARE_PATH,
-                _redacted(obj_path),
+                obj_path,
                 "the path contains a '..' segment",
                 "use the object path without '..', e.g. /models/47/",
             )
@@ -348,7 +348,7 @@ def _compose_bucket_source(r: _Reader, bucket: str, obj_path: str | None) -> Mod
             r.add(
                 "KNS006",
                 BARE_PATH,
-                _redacted(obj_path),
+                obj_path,
                 f"{_redacted(obj_path)!r} is not an object path",
                 f"give a path such as /models/47/, or the whole source as {MODEL_URI}",
             )
