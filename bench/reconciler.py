@@ -23,11 +23,11 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 
-from reconciler.collectors.base import Collection, RevisionKey
-from reconciler.metrics_store import MetricsStore
-from reconciler.policy import KpaPolicy, KpaState
-from reconciler.scaler import ScaleContext
-from reconciler.windows import StatTotals
+from reconciler.kpa.policy import KpaPolicy, KpaState
+from reconciler.kpa.scaler import ScaleContext
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics.base import Collection, RevisionKey
+from reconciler.metrics.store import MetricsStore
 from translator.kpa import KpaSettings
 
 CPU_TARGET_S = 0.200

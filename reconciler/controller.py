@@ -21,12 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.controller_clock import Clock, SystemClock
-from reconciler.controller_config import default_identity
-from reconciler.controller_events import EventRecorder, PrintingRecorder, Recorder
-from reconciler.controller_kpa import DecisionRecord, KpaScaler, MetricSources
-from reconciler.controller_ports import Fenced, ScaledObjectRenderer, TranslatorRenderer
-from reconciler.controller_runtime import GuardedWriter, InformerCache, InstrumentedApi, WorkKey, WorkQueue
+from reconciler.hpa.sync import ScaledObjectSync, SyncResult
+from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
 from reconciler.kube import (
     DEPLOYMENTS,
     HPAS,
@@ -40,12 +36,12 @@ from reconciler.kube import (
     KubeApi,
     Resource,
 )
-from reconciler.kube_informer import Informer, slim_pod
-from reconciler.leader import LeaderElector, LeaseConfig
-from reconciler.metrics_server import ReconcilerMetrics
-from reconciler.policy import DEFAULT_POLICY, KpaState, Policy
-from reconciler.sync import ScaledObjectSync, SyncResult
-from reconciler.sync_objects import (
+from reconciler.runtime.clock import Clock, SystemClock
+from reconciler.runtime.events import EventRecorder, PrintingRecorder, Recorder
+from reconciler.runtime.exporter import ReconcilerMetrics
+from reconciler.runtime.informer import Informer, slim_pod
+from reconciler.runtime.leader import LeaderElector, LeaseConfig
+from reconciler.runtime.objects import (
     HPA_CLASS,
     autoscaler_class,
     controller_of,
@@ -54,6 +50,11 @@ from reconciler.sync_objects import (
     name_of,
     namespace_of,
 )
+from reconciler.runtime.plumbing import GuardedWriter, InformerCache, InstrumentedApi, WorkKey, WorkQueue
+from reconciler.runtime.ports import Fenced, ScaledObjectRenderer, TranslatorRenderer
+from reconciler.scaling.loop import KpaScaler
+from reconciler.scaling.sources import DecisionRecord, MetricSources
+from reconciler.settings import default_identity
 from translator.config import KnscaleConfig
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Effective KPA settings: every knob of a revision resolved against config-autoscaler.
 
-`KpaSettings` is the decider's only configuration input (reconciler/decider.py).
+`KpaSettings` is the decider's only configuration input (reconciler/kpa/decider.py).
 `resolve_kpa_settings` follows Knative's own resolution (reference knative-kpa.md §1, §3):
 annotation beats config-autoscaler beats the hard default; each annotation is read through its
 key priority (`min-scale` before `minScale`) and, as on Knative's PodAutoscaler, a value that

@@ -81,7 +81,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.controller_config import ReconcileConfigError, parse_settings
+    from reconciler.settings import ReconcileConfigError, parse_settings
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -109,11 +109,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Any, config: ConfigSource) -> int:
-    from reconciler.collectors import FileCollector, PrometheusCollector, QueueProxyCollector
     from reconciler.controller import Controller, ControllerOptions
-    from reconciler.controller_kpa import MetricSources
     from reconciler.kube import ApiError, KubernetesApi
-    from reconciler.metrics_server import MetricsServer, ReconcilerMetrics
+    from reconciler.metrics import FileCollector, PrometheusCollector, QueueProxyCollector
+    from reconciler.runtime.exporter import MetricsServer, ReconcilerMetrics
+    from reconciler.scaling.sources import MetricSources
 
     try:
         api = (

@@ -38,7 +38,7 @@ def test_wheel_carries_every_package_its_data_and_the_console_script(wheel: Path
     names = set(zipfile.ZipFile(wheel).namelist())
     for package in ("knscale", "webhook", "translator", "certs", "reconciler"):
         assert f"{package}/__init__.py" in names and f"{package}/py.typed" in names
-    assert "reconciler/collectors/proto/stat.proto" in names  # loaded at import by the collectors
+    assert "reconciler/metrics/proto/stat.proto" in names  # loaded at import by the collectors
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "knscale = knscale.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -60,7 +60,7 @@ def test_installed_wheel_lints_from_outside_the_checkout(wheel: Path, tmp_path: 
     )
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
     probe = subprocess.run(
-        [sys.executable, "-c", "import knscale, reconciler.collectors; print(knscale.__file__)"],
+        [sys.executable, "-c", "import knscale, reconciler.metrics; print(knscale.__file__)"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -7,7 +7,7 @@ the scenarios feed it from.
   re-running `knscale certs` (same CA, so the registered caBundle stays valid).
 - ``Reconciler``: `knscale reconcile --kubeconfig …`, killable, with its log.
 - ``StatServer``: a fake queue-proxy answering `GET /metrics` with a protobuf ``Stat`` encoded
-  from the vendored stat.proto (reconciler.collectors.stat_pb), values set by the test.
+  from the vendored stat.proto (reconciler.metrics.stat_pb), values set by the test.
 - ``Exporter`` + ``Prometheus``: a Prometheus text endpoint with values set by the test, scraped
   every second by a real Prometheus (Debian's package, as in tests/integration).
 
@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 
 from cluster import Component, ControlPlane, ControlPlaneError, free_port, port_is_listening, wait_until
 
-from reconciler.collectors.stat_pb import encode_stat
+from reconciler.metrics.stat_pb import encode_stat
 
 READY_TIMEOUT_S = 60.0
 

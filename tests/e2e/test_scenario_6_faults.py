@@ -172,7 +172,7 @@ def test_certificate_rotation_under_load_fails_no_admission(
 # --- two reconcilers, one Lease -------------------------------------------------------------------
 
 LEASE_S, RENEW_S, RETRY_S = 4.0, 3.0, 1.0
-JITTER = 1.2  # reconciler/leader.py: candidates retry every retry-period × [1, 1 + 1.2)
+JITTER = 1.2  # reconciler/runtime/leader.py: candidates retry every retry-period × [1, 1 + 1.2)
 
 
 def _pa(name: str, target: str = "70") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cluster import Toolchain
 
-from reconciler.collectors.stat_pb import decode_stat, encode_stat
+from reconciler.metrics.stat_pb import decode_stat, encode_stat
 
 pytestmark = pytest.mark.e2e
 

@@ -611,7 +611,7 @@ def build_controller(
 ) -> Any:
     """A Controller over the fake API with a fake clock; tests drive it step by step."""
     from reconciler.controller import Controller, ControllerOptions
-    from reconciler.controller_kpa import MetricSources
+    from reconciler.scaling.sources import MetricSources
     from translator.config import KnscaleConfig
 
     cfg = config or KnscaleConfig()

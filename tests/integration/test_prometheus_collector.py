@@ -20,9 +20,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from reconciler.collectors import Collection, CollectTarget, PrometheusCollector, RevisionKey
-from reconciler.decider import decide, initial_state
-from reconciler.metrics_store import MetricsStore, scrape_once
+from reconciler.kpa.decider import decide, initial_state
+from reconciler.metrics import Collection, CollectTarget, PrometheusCollector, RevisionKey
+from reconciler.metrics.store import MetricsStore, scrape_once
 from translator.kpa import KpaSettings
 
 PROMETHEUS = shutil.which("prometheus")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.aggregation import (
+from reconciler.kpa.aggregation import (
     GO_ZERO_TIME,
     MaxTimeWindow,
     TimedBuckets,

@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from reconciler.collectors import Collection, CollectTarget, PrometheusCollector, RevisionKey
-from reconciler.collectors.prometheus import QueryError, parse_query_response
-from reconciler.windows import StatTotals
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics import Collection, CollectTarget, PrometheusCollector, RevisionKey
+from reconciler.metrics.prometheus import QueryError, parse_query_response
 
 # (HTTP status, body) exactly as Prometheus 2.42.0 answered.
 VECTOR_ONE = (

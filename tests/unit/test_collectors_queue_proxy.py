@@ -17,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from reconciler.collectors import Collection, CollectTarget, PodInfo, QueueProxyCollector, RevisionKey
-from reconciler.collectors.queue_proxy import MAX_STAT_BYTES, PROTOBUF_MIME, ScrapeError, stat_from_payload
-from reconciler.collectors.stat_pb import encode_stat
-from reconciler.windows import StatTotals
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics import Collection, CollectTarget, PodInfo, QueueProxyCollector, RevisionKey
+from reconciler.metrics.queue_proxy import MAX_STAT_BYTES, PROTOBUF_MIME, ScrapeError, stat_from_payload
+from reconciler.metrics.stat_pb import encode_stat
 
 KEY = RevisionKey("default", "hello-00001")
 NOW = 1_700_000_000.0

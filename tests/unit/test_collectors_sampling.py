@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.collectors.base import PodInfo
-from reconciler.collectors.sampling import (
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics.base import PodInfo
+from reconciler.metrics.sampling import (
     extrapolate,
     population_mean_sample_size,
     sampling_order,
     split_by_age,
 )
-from reconciler.windows import StatTotals
 
 
 @pytest.mark.parametrize(

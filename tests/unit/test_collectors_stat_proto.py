@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.collectors.stat_pb import (
+from reconciler.metrics.stat_pb import (
     STAT_FIELDS,
     ProtoSchemaError,
     Stat,
@@ -21,7 +21,7 @@ from reconciler.collectors.stat_pb import (
     parse_proto,
 )
 
-PROTO_DIR = resources.files("reconciler.collectors.proto")
+PROTO_DIR = resources.files("reconciler.metrics.proto")
 
 
 def test_vendored_file_matches_recorded_provenance() -> None:

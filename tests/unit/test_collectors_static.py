@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.collectors import (
+from reconciler.kpa.decider import decide, initial_state
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics import (
     Collection,
     CollectTarget,
     FileCollector,
     RevisionKey,
     StaticCollector,
 )
-from reconciler.collectors.base import missing
-from reconciler.decider import decide, initial_state
-from reconciler.metrics_store import MetricsStore, run_scrape_loop, scrape_once
-from reconciler.windows import StatTotals
+from reconciler.metrics.base import missing
+from reconciler.metrics.store import MetricsStore, run_scrape_loop, scrape_once
 from translator.kpa import KpaSettings
 
 A = RevisionKey("default", "a")

@@ -15,8 +15,8 @@ from fakes.kube import CLASS_KEY, KPA, FakeKube, pod, workload
 
 from knscale.cli import main
 from knscale.commands import reconcile_cmd
-from reconciler.controller_config import ReconcileConfigError, parse_settings
 from reconciler.kube import DEPLOYMENTS, LEASES, PODS, KubernetesApi
+from reconciler.settings import ReconcileConfigError, parse_settings
 
 
 def test_every_configuration_problem_is_reported_at_once(capsys: pytest.CaptureFixture[str]) -> None:

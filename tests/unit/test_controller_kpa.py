@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from fakes.kube import CLASS_KEY, KPA, FakeKube, build_controller, pod, workload
 
-from reconciler.collectors import RevisionKey, StaticCollector
-from reconciler.controller_clock import FakeClock
-from reconciler.controller_kpa import PROMETHEUS_QUERY_ANNOTATION, MetricSources, selector_matches
+from reconciler.kpa.windows import StatTotals
 from reconciler.kube import DEPLOYMENTS, EVENTS, PODS, SCALEDOBJECTS, STATEFULSETS
-from reconciler.windows import StatTotals
+from reconciler.metrics import RevisionKey, StaticCollector
+from reconciler.runtime.clock import FakeClock
+from reconciler.scaling.pods import selector_matches
+from reconciler.scaling.sources import PROMETHEUS_QUERY_ANNOTATION, MetricSources
 
 WEB = RevisionKey("default", "web")
 _controllers: list[Any] = []

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from knscale.cli import build_parser
-from reconciler.controller_config import parse_settings
+from reconciler.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from fakes.kube import FakeKube, workload
 
-from reconciler.controller_clock import FakeClock
-from reconciler.controller_events import EventRecorder
-from reconciler.controller_runtime import InstrumentedApi, WorkQueue
 from reconciler.kube import DEPLOYMENTS, EVENTS, ApiError
-from reconciler.kube_informer import Backoff, Informer
-from reconciler.metrics_server import MetricsServer, ReconcilerMetrics
+from reconciler.runtime.clock import FakeClock
+from reconciler.runtime.events import EventRecorder
+from reconciler.runtime.exporter import MetricsServer, ReconcilerMetrics
+from reconciler.runtime.informer import Backoff, Informer
+from reconciler.runtime.plumbing import InstrumentedApi, WorkQueue
 
 
 def recording_informer(fake: FakeKube, clock: FakeClock) -> tuple[Informer, list[tuple[str, str]]]:

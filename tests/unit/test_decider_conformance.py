@@ -1,6 +1,6 @@
 """Knative's own autoscaler test vectors (reference knative-kpa.md §7.1, §7.2), fake clock.
 
-Every row of the reference is replayed through `reconciler.decider.decide`. The harness mirrors
+Every row of the reference is replayed through `reconciler.kpa.decider.decide`. The harness mirrors
 Knative's `newTestAutoscaler(TV, TBC)`: TotalValue = TV / 0.75, PanicThreshold 2, rates 10/10,
 stable window 60 s, reachable, no activation scale, no delay window, built with 1 ready pod.
 EBC values are the exact float64 results the reference lists (Knative's tests allow ±1).
@@ -12,8 +12,8 @@ import dataclasses
 
 import pytest
 
-from reconciler.aggregation import GO_ZERO_TIME
-from reconciler.decider import DeciderState, Decision, Observation, decide, initial_state
+from reconciler.kpa.aggregation import GO_ZERO_TIME
+from reconciler.kpa.decider import DeciderState, Decision, Observation, decide, initial_state
 from translator.kpa import KpaSettings
 
 T = 1_700_000_000.0  # "time.Now()" of the Go tests: any base works for the non-delay vectors

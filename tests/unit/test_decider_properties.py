@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.decider import DeciderState, Observation, decide, initial_state
+from reconciler.kpa.decider import DeciderState, Observation, decide, initial_state
 from translator.kpa import KpaSettings
 
 T = 1_700_000_000.0

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from fakes.kube import FakeKube, build_controller, hpa, pod_autoscaler, sks_ready_status
 
-from reconciler.controller_clock import FakeClock
-from reconciler.controller_ports import Fenced
 from reconciler.kube import HPAS, LEASES, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
-from reconciler.leader import LeaderElector, LeaseConfig
+from reconciler.runtime.clock import FakeClock
+from reconciler.runtime.leader import LeaderElector, LeaseConfig
+from reconciler.runtime.ports import Fenced
 
 NS, NAME = "knscale-system", "knscale-reconciler"
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.decider import Decision, Observation
-from reconciler.policy import DEFAULT_POLICY, KpaPolicy, KpaState, Policy, PolicyResult
-from reconciler.scaler import (
+from reconciler.kpa.decider import Decision, Observation
+from reconciler.kpa.policy import DEFAULT_POLICY, KpaPolicy, KpaState, Policy, PolicyResult
+from reconciler.kpa.scaler import (
     ScaleContext,
     ScaleOutcome,
     ScalerState,

@@ -15,9 +15,9 @@ from fakes.kube import (
     workload,
 )
 
-from reconciler.controller_clock import FakeClock
+from reconciler.hpa.objects import PaConditions
 from reconciler.kube import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
-from reconciler.sync_objects import PaConditions
+from reconciler.runtime.clock import FakeClock
 from translator.autoscaler_config import KedaConfig
 from translator.config import KnscaleConfig
 

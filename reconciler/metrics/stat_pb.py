@@ -115,7 +115,7 @@ def _camel(name: str) -> str:
 
 
 def _load() -> tuple[type[Message], type[Message], type[Message]]:
-    text = resources.files("reconciler.collectors.proto").joinpath("stat.proto").read_text(encoding="utf-8")
+    text = resources.files("reconciler.metrics.proto").joinpath("stat.proto").read_text(encoding="utf-8")
     pool = descriptor_pool.DescriptorPool()  # private pool: never clashes with other "metrics.*" types
     pool.Add(parse_proto(text, "knative/serving/pkg/autoscaler/metrics/stat.proto"))
     classes = tuple(

@@ -3,7 +3,7 @@
 This is Knative's KPA reconciler step (``scaler.scale``, ``handleScaleToZero``,
 ``computeActiveCondition``) for workloads knscale scales itself — plain Deployments and
 StatefulSets — where there is no activator and no ServerlessService. It is kept apart from
-``reconciler/decider.py``, which stays a faithful port; the adaptations are here, each
+``reconciler/kpa/decider.py``, which stays a faithful port; the adaptations are here, each
 marked "knscale:":
 
 * **No activator ⇒ floor 1 unless an ingress source exists.** Nothing would buffer a request
@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from reconciler.decider import Decision
+from reconciler.kpa.decider import Decision
 from translator.kpa import KpaSettings
 
 Activity = Literal["activating", "active", "inactive"]

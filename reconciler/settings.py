@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.collectors.base import is_host_port
-from reconciler.leader import LeaseConfig
+from reconciler.metrics.base import is_host_port
+from reconciler.runtime.leader import LeaseConfig
 from translator.model_values import is_dns1123_label, is_dns1123_subdomain
 from translator.values import SECOND, ParseError, RangeError, parse_duration, parse_http_url
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.collectors.base import Collection, CollectTarget, RevisionKey, check_value, missing
-from reconciler.windows import StatTotals
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics.base import Collection, CollectTarget, RevisionKey, check_value, missing
 
 MAX_FILE_BYTES = 4 << 20
 _FIELDS = ("concurrency", "proxied_concurrency", "rps", "proxied_rps")

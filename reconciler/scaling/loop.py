@@ -3,7 +3,7 @@
 Targets are workloads annotated `autoscaling.knative.dev/class: kpa.autoscaling.knative.dev`
 that no Knative Revision controls (Knative's own KPA scales those). Each second the metric
 sources are scraped into per-workload windows (`MetricsStore`); every tick the policy (the
-faithful KPA decider plus the no-activator scaler step, `reconciler.policy`) turns the
+faithful KPA decider plus the no-activator scaler step, `reconciler.kpa.policy`) turns the
 windows into a desired scale, and the controller writes it through the target's `scale`
 subresource — one JSON patch of `spec.replicas`, only when it differs from the current
 value. The patch starts with a `test` of the value the decision was based on, so a decision
@@ -21,19 +21,18 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from reconciler.collectors.base import Collection, Collector, CollectTarget, PodInfo, RevisionKey, missing
-from reconciler.controller_clock import parse_time
-from reconciler.controller_events import Recorder
-from reconciler.controller_ports import Cache, Fenced, Writer
+from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.kpa.scaler import ScaleContext
 from reconciler.kube import PODS, SCALEDOBJECTS, WORKLOADS, ApiError, Conflict, Invalid, NotFound
-from reconciler.metrics_server import ReconcilerMetrics
-from reconciler.metrics_store import MetricsStore
-from reconciler.policy import DEFAULT_POLICY, KpaState, Policy
-from reconciler.scaler import ScaleContext
-from reconciler.sync_objects import (
+from reconciler.metrics.base import Collection, CollectTarget, PodInfo, RevisionKey, missing
+from reconciler.metrics.store import MetricsStore
+from reconciler.runtime.clock import parse_time
+from reconciler.runtime.events import Recorder
+from reconciler.runtime.exporter import ReconcilerMetrics
+from reconciler.runtime.objects import (
     KPA_CLASS,
     annotations_of,
     autoscaler_class,
@@ -42,7 +41,13 @@ from reconciler.sync_objects import (
     name_of,
     namespace_of,
 )
-from translator.annotations import KNSCALE_PROMETHEUS_QUERY
+from reconciler.runtime.ports import Cache, Fenced, Writer
+from reconciler.scaling.pods import PodIndex, pod_is_ready
+from reconciler.scaling.sources import (
+    DecisionRecord,
+    MetricSources,
+    SourceChoice,
+)
 from translator.config import KnscaleConfig
 from translator.findings import Finding
 from translator.kpa import KpaSettings, resolve_kpa_settings
@@ -50,115 +55,7 @@ from translator.validate import validate_object
 
 log = logging.getLogger(__name__)
 
-PROMETHEUS_QUERY_ANNOTATION = KNSCALE_PROMETHEUS_QUERY
-
 WorkloadKey = tuple[str, str, str]  # (kind, namespace, name)
-
-
-# ---- label selectors ------------------------------------------------------------------------
-
-
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
-    """metav1.LabelSelector semantics. An empty or missing selector matches nothing here: a
-    workload always has one, and matching every pod of a namespace would be a silent mistake."""
-    if not selector:
-        return False
-    match_labels = selector.get("matchLabels") or {}
-    expressions = selector.get("matchExpressions") or []
-    if not match_labels and not expressions:
-        return False
-    for k, v in match_labels.items():
-        if labels.get(k) != v:
-            return False
-    for expr in expressions:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-        if op not in {"In", "NotIn", "Exists", "DoesNotExist"}:
-            return False
-    return True
-
-
-def pod_is_ready(pod: Mapping[str, Any]) -> bool:
-    """Running, Ready and not terminating — the pods Knative counts and scrapes."""
-    if meta(pod).get("deletionTimestamp"):
-        return False
-    status = pod.get("status") or {}
-    if status.get("phase") != "Running":
-        return False
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-
-
-class _PodIndex:
-    """Ready pods by namespace and by label, so matching N workloads is not N × all pods."""
-
-    def __init__(self) -> None:
-        self._by_ns: dict[str, list[dict[str, Any]]] = {}
-        self._by_label: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-
-    def add(self, pod: dict[str, Any]) -> None:
-        ns = namespace_of(pod)
-        self._by_ns.setdefault(ns, []).append(pod)
-        for k, v in (meta(pod).get("labels") or {}).items():
-            self._by_label.setdefault((ns, str(k), str(v)), []).append(pod)
-
-    def select(self, namespace: str, selector: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-        match_labels = (selector or {}).get("matchLabels") or {}
-        if match_labels:
-            k, v = min((str(k), str(v)) for k, v in match_labels.items())
-            candidates = self._by_label.get((namespace, k, v), [])
-        else:
-            candidates = self._by_ns.get(namespace, [])
-        return [p for p in candidates if selector_matches(selector, meta(p).get("labels") or {})]
-
-
-# ---- metric sources -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceChoice:
-    collector: Collector | None
-    query: str | None = None
-    zero_capable: bool = False
-    problem: str | None = None
-
-
-@dataclass
-class MetricSources:
-    """Which collector measures which workload."""
-
-    queue_proxy: Collector | None = None
-    prometheus: Mapping[str, Collector] = field(default_factory=dict)  # by metric: concurrency / rps
-    prometheus_default_query: str | None = None
-    override: Collector | None = None  # --metrics-file: one source for everything (tests, demos)
-
-    def choose(self, workload: Mapping[str, Any], settings: KpaSettings) -> SourceChoice:
-        if self.override is not None:
-            return SourceChoice(self.override)
-        own = annotations_of(workload).get(PROMETHEUS_QUERY_ANNOTATION)
-        query = own if isinstance(own, str) and own.strip() else None
-        if query is not None or self.prometheus_default_query:
-            collector = self.prometheus.get(settings.metric)
-            if collector is None:
-                return SourceChoice(
-                    None,
-                    problem=f"{PROMETHEUS_QUERY_ANNOTATION} is set but no --prometheus-url is configured",
-                )
-            return SourceChoice(collector, query=query, zero_capable=True)
-        return SourceChoice(
-            self.queue_proxy, problem=None if self.queue_proxy else "no metric source configured"
-        )
-
-    def all(self) -> list[Collector]:
-        out = [c for c in (self.queue_proxy, self.override) if c is not None]
-        out.extend(self.prometheus.values())
-        return out
 
 
 # ---- per-workload state ---------------------------------------------------------------------
@@ -176,35 +73,6 @@ class _Target:
     ready: int = 0
     missing: str | None = None  # reported "metrics missing" reason while it lasts
     blocked: str | None = None  # why the workload is not scaled at all (invalid annotations, …)
-
-
-@dataclass(frozen=True)
-class DecisionRecord:
-    """What one tick decided for one workload — printed in dry-run mode, exported as metrics."""
-
-    kind: str
-    namespace: str
-    name: str
-    observed_stable: float | None
-    observed_panic: float | None
-    metric: str
-    ready: int
-    current: int | None
-    desired: int
-    mode: str
-    action: str  # scaled | unchanged | held | would-scale | blocked | failed
-    reason: str
-
-    def line(self) -> str:
-        def fmt(x: float | None) -> str:
-            return "-" if x is None else f"{x:g}"
-
-        return (
-            f"{self.kind} {self.namespace}/{self.name}: observed {self.metric} "
-            f"stable={fmt(self.observed_stable)} panic={fmt(self.observed_panic)} ready={self.ready} "
-            f"current={self.current} desired={self.desired} mode={self.mode} action={self.action} "
-            f"reason={self.reason}"
-        )
 
 
 class KpaScaler:
@@ -249,8 +117,8 @@ class KpaScaler:
                 out.append(obj)
         return out
 
-    def _ready_pods(self) -> _PodIndex:
-        index = _PodIndex()
+    def _ready_pods(self) -> PodIndex:
+        index = PodIndex()
         for pod in self._cache.items(PODS):
             if pod_is_ready(pod):
                 index.add(pod)

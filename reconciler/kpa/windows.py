@@ -6,15 +6,15 @@ observation (``observe``). As in Knative the recorded concurrency is
 ``average_concurrent_requests − average_proxied_concurrent_requests`` (requests that came
 through an activator are counted where they were proxied, once) and likewise for RPS.
 
-Time: float Unix seconds (see ``reconciler/aggregation.py``); nothing here reads a clock.
+Time: float Unix seconds (see ``reconciler/kpa/aggregation.py``); nothing here reads a clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler.aggregation import TimedBuckets, make_window
-from reconciler.decider import Observation
+from reconciler.kpa.aggregation import TimedBuckets, make_window
+from reconciler.kpa.decider import Observation
 from translator.kpa import KpaSettings
 
 

@@ -20,15 +20,15 @@ from collections.abc import Mapping
 
 import httpx
 
-from reconciler.collectors.base import Collection, CollectTarget, PodInfo, check_value, is_host_port, missing
-from reconciler.collectors.sampling import (
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics.base import Collection, CollectTarget, PodInfo, check_value, is_host_port, missing
+from reconciler.metrics.sampling import (
     extrapolate,
     population_mean_sample_size,
     sampling_order,
     split_by_age,
 )
-from reconciler.collectors.stat_pb import decode_stat
-from reconciler.windows import StatTotals
+from reconciler.metrics.stat_pb import decode_stat
 
 PROTOBUF_MIME = "application/protobuf"
 QUEUE_METRICS_PORT = 9090  # Knative's AutoscalingQueueMetricsPort

@@ -2,8 +2,8 @@
 
 A policy turns (settings, its own state, an ``Observation``, a ``ScaleContext``, ``now``) into
 a ``PolicyResult`` and a new state — pure, no clock, no I/O. ``KpaPolicy`` is the default and
-the reference: Knative's decider (``reconciler.decider``, faithful) followed by the KPA
-reconciler's bounds and scale-to-zero step (``reconciler.scaler``). Other policies may use
+the reference: Knative's decider (``reconciler.kpa.decider``, faithful) followed by the KPA
+reconciler's bounds and scale-to-zero step (``reconciler.kpa.scaler``). Other policies may use
 any state type they like; the controller stores it per target and hands it back.
 """
 
@@ -12,8 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from reconciler.decider import DeciderState, Decision, Observation, decide, initial_state
-from reconciler.scaler import ScaleContext, ScaleOutcome, ScalerState, initial_scaler_state, reconcile_scale
+from reconciler.kpa.decider import DeciderState, Decision, Observation, decide, initial_state
+from reconciler.kpa.scaler import (
+    ScaleContext,
+    ScaleOutcome,
+    ScalerState,
+    initial_scaler_state,
+    reconcile_scale,
+)
 from translator.kpa import KpaSettings
 
 StateT = TypeVar("StateT")

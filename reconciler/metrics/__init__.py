@@ -1,6 +1,6 @@
 """Metric sources behind one interface (``Collector``): queue-proxy, Prometheus, static/file."""
 
-from reconciler.collectors.base import (
+from reconciler.metrics.base import (
     Collection,
     CollectionStatus,
     Collector,
@@ -8,9 +8,9 @@ from reconciler.collectors.base import (
     PodInfo,
     RevisionKey,
 )
-from reconciler.collectors.prometheus import PrometheusCollector
-from reconciler.collectors.queue_proxy import QueueProxyCollector
-from reconciler.collectors.static import FileCollector, StaticCollector
+from reconciler.metrics.prometheus import PrometheusCollector
+from reconciler.metrics.queue_proxy import QueueProxyCollector
+from reconciler.metrics.static import FileCollector, StaticCollector
 
 __all__ = [
     "CollectTarget",

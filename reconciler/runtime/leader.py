@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.controller_clock import Clock, micro_time
 from reconciler.kube import LEASES, AlreadyExists, ApiError, Conflict, KubeApi, NotFound
+from reconciler.runtime.clock import Clock, micro_time
 
 log = logging.getLogger(__name__)
 

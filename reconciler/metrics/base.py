@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from reconciler.windows import StatTotals
+from reconciler.kpa.windows import StatTotals
 from translator.model_values import is_dns1123_label, is_dns1123_subdomain
 
 CollectionStatus = Literal["ok", "empty", "missing"]

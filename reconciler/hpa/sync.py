@@ -22,9 +22,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.controller_clock import Clock, rfc3339
-from reconciler.controller_events import Recorder
-from reconciler.controller_ports import Cache, Fenced, Rendered, ScaledObjectRenderer, Writer
+from reconciler.hpa.objects import (
+    PaConditions,
+    auto_create,
+    desired_sks,
+    is_ready,
+    pa_scale_bounds,
+    status_view,
+)
 from reconciler.kube import (
     HPAS,
     PODAUTOSCALERS,
@@ -37,21 +42,18 @@ from reconciler.kube import (
     NotFound,
     Resource,
 )
-from reconciler.sync_objects import (
-    PaConditions,
-    auto_create,
+from reconciler.runtime.clock import Clock, rfc3339
+from reconciler.runtime.events import Recorder
+from reconciler.runtime.objects import (
     controller_of,
     controller_ref,
-    desired_sks,
     is_controlled_by,
-    is_ready,
     meta,
     name_of,
     namespace_of,
-    pa_scale_bounds,
     semantic_equal,
-    status_view,
 )
+from reconciler.runtime.ports import Cache, Fenced, Rendered, ScaledObjectRenderer, Writer
 from translator.config import KnscaleConfig
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.controller_clock import Clock
 from reconciler.kube import ApiError, Gone, KubeApi, NotFound, Resource
+from reconciler.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

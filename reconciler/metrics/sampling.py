@@ -11,8 +11,8 @@ import math
 import random
 from collections.abc import Sequence
 
-from reconciler.collectors.base import PodInfo
-from reconciler.windows import StatTotals
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics.base import PodInfo
 
 # z² · σ² / MOE² with z = 1.96 (95 %), σ² = 100, MOE = 5: the unbounded-population sample size.
 _UNBOUNDED_SAMPLE = 1.96 * 1.96 * 100.0 / (5.0 * 5.0)

@@ -16,9 +16,9 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from reconciler.collectors.base import Collection, Collector, CollectTarget, RevisionKey, missing
-from reconciler.decider import Observation
-from reconciler.windows import RevisionWindows, observe
+from reconciler.kpa.decider import Observation
+from reconciler.kpa.windows import RevisionWindows, observe
+from reconciler.metrics.base import Collection, Collector, CollectTarget, RevisionKey, missing
 from translator.kpa import KpaSettings
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from reconciler.controller_ports import Fenced
 from reconciler.kube import ApiError, KubeApi, ListResult, PatchType, Resource, WatchEvent
-from reconciler.kube_informer import Informer
-from reconciler.metrics_server import ReconcilerMetrics
+from reconciler.runtime.exporter import ReconcilerMetrics
+from reconciler.runtime.informer import Informer
+from reconciler.runtime.ports import Fenced
 
 
 class InformerCache:

@@ -7,9 +7,9 @@ claims KPA behaviour and the conformance tests replay Knative's own vectors (§7
 
 What this module does *not* do (by design, as in Knative): min/max/initial scale, the
 scale-to-zero state machine and ``enable-scale-to-zero``. Those belong to the reconciler's
-post-processing step (``reconciler/scaler.py``).
+post-processing step (``reconciler/kpa/scaler.py``).
 
-Time: ``now`` is float Unix seconds (see ``reconciler/aggregation.py``).
+Time: ``now`` is float Unix seconds (see ``reconciler/kpa/aggregation.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from reconciler.aggregation import DELAY_WINDOW_GRANULARITY, MaxTimeWindow
+from reconciler.kpa.aggregation import DELAY_WINDOW_GRANULARITY, MaxTimeWindow
 from translator.kpa import KpaSettings
 
 Mode = Literal["stable", "panic"]

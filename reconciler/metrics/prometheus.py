@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import httpx
 
-from reconciler.collectors.base import Collection, CollectTarget, check_value, missing
-from reconciler.windows import StatTotals
+from reconciler.kpa.windows import StatTotals
+from reconciler.metrics.base import Collection, CollectTarget, check_value, missing
 
 MAX_RESPONSE_BYTES = 1 << 20
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})

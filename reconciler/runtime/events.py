@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from reconciler.controller_clock import Clock, rfc3339
 from reconciler.kube import EVENTS, ApiError, KubeApi, NotFound
+from reconciler.runtime.clock import Clock, rfc3339
 
 log = logging.getLogger(__name__)
 
