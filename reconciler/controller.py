@@ -40,7 +40,7 @@ from reconciler.runtime.clock import Clock, SystemClock
 from reconciler.runtime.events import EventRecorder, PrintingRecorder, Recorder
 from reconciler.runtime.exporter import ReconcilerMetrics
 from reconciler.runtime.informer import Informer, slim_pod
-from reconciler.runtime.leader import LeaderElector, LeaseConfig
+from reconciler.runtime.leader import LeaderElector, LeaseConfig, default_identity
 from reconciler.runtime.objects import (
     HPA_CLASS,
     autoscaler_class,
@@ -54,7 +54,6 @@ from reconciler.runtime.plumbing import GuardedWriter, InformerCache, Instrument
 from reconciler.runtime.ports import Fenced, ScaledObjectRenderer, TranslatorRenderer
 from reconciler.scaling.loop import KpaScaler
 from reconciler.scaling.sources import DecisionRecord, MetricSources
-from reconciler.settings import default_identity
 from translator.config import KnscaleConfig
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from knscale import yamlio
-from knscale.settings import SettingsError, load_config, parse_yaml, read_text
+from knscale.settings import SettingsError
+from knscale.settings.files import load_config, parse_yaml, read_text
 from translator.autoscaler_config import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
 from translator.config import KnscaleConfig
 from translator.findings import Finding, ObjectRef, Severity

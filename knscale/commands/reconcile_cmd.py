@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from knscale.config_watch import ConfigSource
 from knscale.settings import SettingsError
+from knscale.settings.watch import ConfigSource
 
 
 def register(subparsers: Any) -> None:
@@ -81,7 +81,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.settings import ReconcileConfigError, parse_settings
+    from knscale.settings.reconcile import build_reconcile_settings
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     settings = None
     try:
-        settings = parse_settings(vars(args))
-    except ReconcileConfigError as exc:
-        problems += exc.problems
+        settings = build_reconcile_settings(vars(args))
+    except SettingsError as exc:
+        problems += str(exc).splitlines()
     config = None
     try:
         config = ConfigSource(args.config, os.environ)

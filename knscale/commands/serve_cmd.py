@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
 
 if TYPE_CHECKING:
-    from knscale.serve_settings import ServeSettings
+    from knscale.settings.serve import ServeSettings
     from webhook.server import PeriodicJob
 
 log = logging.getLogger("knscale.serve")
@@ -143,8 +143,8 @@ def _embedded_banner(host: str, port: int, ca_file: str, tls_min: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knscale.config_watch import ConfigSource
-    from knscale.serve_settings import build_serve_settings
+    from knscale.settings.serve import build_serve_settings
+    from knscale.settings.watch import ConfigSource
 
     values: dict[str, Any] = {name: getattr(args, name, None) for name in _FIELDS}
     for name in ("dns_names", "ip_addresses"):

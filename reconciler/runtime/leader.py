@@ -21,8 +21,11 @@ behaviour, not copied):
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,14 @@ from reconciler.runtime.clock import Clock, micro_time
 log = logging.getLogger(__name__)
 
 JITTER_FACTOR = 1.2  # candidates retry after retry_period × [1, 1 + JITTER_FACTOR)
+
+
+def default_identity() -> str:
+    """The Lease holder name: the pod name in a cluster (downward API), else host + random."""
+    pod = os.environ.get("POD_NAME")
+    if pod:
+        return pod
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from knscale.config_watch import ConfigSource
 from knscale.settings import SettingsError
+from knscale.settings.watch import ConfigSource
 
 
 def write(path: Path, text: str) -> None:

@@ -15,8 +15,9 @@ from fakes.kube import CLASS_KEY, KPA, FakeKube, pod, workload
 
 from knscale.cli import main
 from knscale.commands import reconcile_cmd
+from knscale.settings import SettingsError
+from knscale.settings.reconcile import build_reconcile_settings
 from reconciler.kube import DEPLOYMENTS, LEASES, PODS, KubernetesApi
-from reconciler.settings import ReconcileConfigError, parse_settings
 
 
 def test_every_configuration_problem_is_reported_at_once(capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,7 +58,7 @@ def test_every_configuration_problem_is_reported_at_once(capsys: pytest.CaptureF
 
 
 def test_settings_parse_durations_and_overrides() -> None:
-    s = parse_settings(
+    s = build_reconcile_settings(
         {
             "interval": "500ms",
             "lease_duration": "1m",
@@ -74,10 +75,12 @@ def test_settings_parse_durations_and_overrides() -> None:
     assert s.interval == 0.5 and s.namespace == "team-a"
     assert s.lease is not None and (s.lease.lease_duration, s.lease.renew_deadline) == (60.0, 30.0)
     assert s.pod_address_overrides == {"web-0": "127.0.0.1:19090"}
-    assert parse_settings({"dry_run": True}, environ={}).lease is None  # a dry run never takes the Lease
-    with pytest.raises(ReconcileConfigError) as err:
-        parse_settings({"prometheus_url": "ftp://x", "retry_period": "soon"}, environ={})
-    assert len(err.value.problems) == 2
+    assert (
+        build_reconcile_settings({"dry_run": True}, environ={}).lease is None
+    )  # a dry run never takes the Lease
+    with pytest.raises(SettingsError) as err:
+        build_reconcile_settings({"prometheus_url": "ftp://x", "retry_period": "soon"}, environ={})
+    assert len(str(err.value).splitlines()) == 2
 
 
 class _SlowScaleFake(FakeKube):

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from knscale.cli import build_parser
-from reconciler.settings import parse_settings
+from knscale.settings.reconcile import build_reconcile_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +71,7 @@ def test_two_replicas_same_image_and_cli_accepted_args(rendered: list[dict[str, 
     assert container["image"] == webhook["spec"]["template"]["spec"]["containers"][0]["image"] != "knscale"
     args = build_parser().parse_args(container["args"])
     assert args.command == "reconcile" and args.in_cluster
-    settings = parse_settings(
+    settings = build_reconcile_settings(
         {**vars(args), "config": None}, environ={"POD_NAMESPACE": "knscale-system", "POD_NAME": "p"}
     )
     assert settings.lease is not None and settings.lease.namespace == "knscale-system"

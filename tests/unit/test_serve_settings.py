@@ -1,4 +1,4 @@
-"""knscale/serve_settings.py and the certs/register commands (in-process, no cluster)."""
+"""knscale/settings/serve.py and the certs/register commands (in-process, no cluster)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import yaml
 from certs.files import CertPaths
 from certs.pki import ca_bundle
 from knscale.cli import main
-from knscale.serve_settings import build_serve_settings
 from knscale.settings import SettingsError
+from knscale.settings.serve import build_serve_settings
 
 
 def test_defaults_are_the_local_embedded_setup() -> None:

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from knscale.settings import SettingsError, load_config
+from knscale.settings import SettingsError
+from knscale.settings.files import load_config
 from translator.config import InjectionConfig, KnscaleConfig
 
 

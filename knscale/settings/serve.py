@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from knscale.settings import SettingsError
+from knscale.settings import flag_problems, settings_error
 from translator.model_values import is_dns1123_label
 from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
 
@@ -148,11 +148,7 @@ def build_serve_settings(
     try:
         settings = ServeSettings.model_validate(merged)
     except ValidationError as exc:
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-            option = "--" + loc.replace("_", "-")
-            problems.append(f"  {option}: {err['msg']} (got {err.get('input')!r})")
-        raise SettingsError("\n".join(problems)) from None
+        raise settings_error([*problems, *flag_problems(exc)]) from None
     if problems:
-        raise SettingsError("\n".join(problems))
+        raise settings_error(problems)
     return settings

@@ -14,11 +14,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from knscale.settings import SettingsError
 from translator.config import KnscaleConfig
-
-
-class SettingsError(Exception):
-    """Configuration is invalid; the message lists every problem, one per line."""
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from knscale.settings import SettingsError, load_config
+from knscale.settings import SettingsError
+from knscale.settings.files import load_config
 from translator.config import KnscaleConfig
 
 log = logging.getLogger("knscale.config")
