@@ -101,7 +101,6 @@ class Controller:
         self.options = options
         self.clock = clock or SystemClock()
         self.metrics = metrics or ReconcilerMetrics()
-        self._raw_api = api
         self.api = InstrumentedApi(api, self.metrics)
         self._out = out
         self._sources = sources
@@ -333,10 +332,6 @@ class Controller:
     def request_stop(self) -> None:
         self._stop.set()
         self._wake.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def ready(self) -> bool:
         return self.cache.synced()

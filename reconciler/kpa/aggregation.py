@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
 
 GO_ZERO_TIME = -62_135_596_800.0
 """Go's zero ``time.Time{}`` (year 1) in Unix seconds: the base time of Knative's delay-window tests."""
@@ -75,21 +74,6 @@ def _bucket_count(window: float, granularity: int) -> int:
     if n < 1:
         raise ValueError(f"window {window}s must be at least one bucket of {granularity}s")
     return n
-
-
-class WindowAverager(Protocol):
-    """What the collector needs of a window; the linear and weighted windows both fit."""
-
-    @property
-    def window(self) -> float: ...
-
-    def record(self, now: float, value: float) -> None: ...
-
-    def window_average(self, now: float) -> float: ...
-
-    def is_empty(self, now: float) -> bool: ...
-
-    def resize(self, window: float, now: float) -> None: ...
 
 
 class TimedBuckets:

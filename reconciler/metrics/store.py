@@ -30,7 +30,6 @@ SCRAPE_INTERVAL = 1.0
 class _Entry:
     windows: RevisionWindows
     latest: Collection | None = None
-    latest_at: float | None = None
 
 
 class MetricsStore:
@@ -75,7 +74,7 @@ class MetricsStore:
         entry = self._entries.get(collection.key)
         if entry is None:
             return  # not (or no longer) tracked: Knative drops stats for unknown revisions too
-        entry.latest, entry.latest_at = collection, now
+        entry.latest = collection
         if collection.status == "ok" and collection.stat is not None:
             entry.windows.record(now, collection.stat)
 

@@ -117,7 +117,6 @@ class LeaderElector:
         self._observed_at = 0.0  # monotonic time the record last changed, as seen here
         self._renewed_at: float | None = None  # monotonic time of our last successful write
         self._leading = False
-        self.transitions_seen = 0
 
     @property
     def identity(self) -> str:
@@ -203,7 +202,6 @@ class LeaderElector:
             self._observed = record
             self._observed_at = self._clock.monotonic()
             self._renewed_at = self._observed_at
-            self.transitions_seen = record.transitions
             became = not self._leading
             self._leading = True
         if became:
