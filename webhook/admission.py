@@ -132,15 +132,19 @@ def _clip(text: str, limit: int) -> str:
 
 def warning_text(finding: Finding) -> str:
     """`KNS004: modelBucket is a legacy key, use knscale.dev/model-uri` — short, names key and rule."""
-    return _warning_text(finding.rule_id, finding.key, finding.message)
+    key = finding.key or ""
+    named = bool(key) and key in finding.message
+    # Only what can reach the clipped text is passed on (and so kept by the memo below): a message
+    # quoting a 256 KiB annotation value must not make a 256 KiB cache entry.
+    return _warning_text(finding.rule_id, key[:WARNING_MAX_CHARS], named, finding.message[:WARNING_MAX_CHARS])
 
 
 # The same few texts recur on every admission of a workload's pods (e.g. the seed's four
-# legacy-key warnings): remember them. Bounded, and keyed on plain strings only.
+# legacy-key warnings): remember them. At most 1,024 entries of at most ~3 × WARNING_MAX_CHARS
+# characters each (rule id, clipped key, clipped message, clipped result): well under 1 MiB.
 @functools.lru_cache(maxsize=1024)
-def _warning_text(rule_id: str, key: str | None, message: str) -> str:
-    key = key or ""
-    head = rule_id if key and key in message else f"{rule_id} {key}".rstrip()
+def _warning_text(rule_id: str, key: str, key_in_message: bool, message: str) -> str:
+    head = rule_id if key_in_message else f"{rule_id} {key}".rstrip()
     return _clip(_ascii(f"{head}: {message}"), WARNING_MAX_CHARS)
 
 

@@ -33,6 +33,8 @@ from typing import Any, Literal
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from webhook.connections import TLS_HANDSHAKE_TIMEOUT_S, HeadSizeLimit, gated_loop_factory
+
 log = logging.getLogger("knscale.server")
 
 TLSMinVersion = Literal["1.2", "1.3"]
@@ -194,8 +196,8 @@ REQUEST_HEAD_TIMEOUT_S = 10.0
 MAX_CONCURRENCY = 1000
 
 
-class DeadlineHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline on each request head.
+class DeadlineHttpToolsProtocol(HeadSizeLimit, HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline and a size limit on each request head.
 
     uvicorn bounds only the idle time after a response (timeout_keep_alive): a connection that
     sends its headers a byte at a time, or nothing after the TLS handshake, would stay open for
@@ -335,7 +337,11 @@ class WebhookServer:
         # handler makes that a clean exit (status 0) instead of death by signal.
         previous = signal.signal(signal.SIGTERM, lambda *_: None)
         try:
-            with asyncio.Runner(loop_factory=self.server.config.get_loop_factory()) as runner:
+            # Every accepted socket is counted in the cap and must finish TLS within the
+            # handshake deadline (webhook.connections).
+            base = self.server.config.get_loop_factory() or asyncio.new_event_loop
+            loop_factory = gated_loop_factory(base, MAX_CONCURRENCY, TLS_HANDSHAKE_TIMEOUT_S)
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
                 runner.run(self.serve())
         finally:
             signal.signal(signal.SIGTERM, previous)
