@@ -182,7 +182,8 @@ class CoreTimes:
 class Server:
     """`knscale serve` (one uvicorn worker) as a subprocess pinned to SERVER_CORE."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_args: Sequence[str] = ()) -> None:
+        self.extra_args = tuple(extra_args)
         self.port = free_port()
         self.cert_dir = workdir / "certs"
         self.log_path = workdir / "server.log"
@@ -219,7 +220,9 @@ class Server:
             "warning",
             "--graceful-timeout",
             "2",
+            *self.extra_args,
         ]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + timeout

@@ -1,0 +1,1 @@
+"""Seeded hostile-input campaigns against knscale's own entry points (`make fuzz`)."""
