@@ -21,9 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.hpa.sync import ScaledObjectSync, SyncResult
-from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
-from reconciler.kube import (
+from kubeapi.client import (
     DEPLOYMENTS,
     HPAS,
     PODAUTOSCALERS,
@@ -36,6 +34,8 @@ from reconciler.kube import (
     KubeApi,
     Resource,
 )
+from reconciler.hpa.sync import ScaledObjectSync, SyncResult
+from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
 from reconciler.runtime.clock import Clock, SystemClock
 from reconciler.runtime.events import EventRecorder, PrintingRecorder, Recorder
 from reconciler.runtime.exporter import ReconcilerMetrics

@@ -22,15 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.hpa.objects import (
-    PaConditions,
-    auto_create,
-    desired_sks,
-    is_ready,
-    pa_scale_bounds,
-    status_view,
-)
-from reconciler.kube import (
+from kubeapi.client import (
     HPAS,
     PODAUTOSCALERS,
     SCALEDOBJECTS,
@@ -41,6 +33,14 @@ from reconciler.kube import (
     KubeApi,
     NotFound,
     Resource,
+)
+from reconciler.hpa.objects import (
+    PaConditions,
+    auto_create,
+    desired_sks,
+    is_ready,
+    pa_scale_bounds,
+    status_view,
 )
 from reconciler.runtime.clock import Clock, rfc3339
 from reconciler.runtime.events import Recorder

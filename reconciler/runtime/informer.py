@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.kube import ApiError, Gone, KubeApi, NotFound, Resource
+from kubeapi.client import ApiError, Gone, KubeApi, NotFound, Resource
 from reconciler.runtime.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.kube import LEASES, AlreadyExists, ApiError, Conflict, KubeApi, NotFound
+from kubeapi.client import LEASES, AlreadyExists, ApiError, Conflict, KubeApi, NotFound
 from reconciler.runtime.clock import Clock, micro_time
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from reconciler.kube import ApiError, KubeApi, ListResult, PatchType, Resource, WatchEvent
+from kubeapi.client import ApiError, KubeApi, ListResult, PatchType, Resource, WatchEvent
 from reconciler.runtime.exporter import ReconcilerMetrics
 from reconciler.runtime.informer import Informer
 from reconciler.runtime.ports import Fenced

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from reconciler.kube import PatchType, Resource
+from kubeapi.client import PatchType, Resource
 from translator.config import KnscaleConfig
 from translator.findings import Finding
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.kube import CLASS_KEY, KPA, FakeKube, pod, workload
 
 from knscale.cli import main
 from knscale.commands import reconcile_cmd
-from reconciler.kube import DEPLOYMENTS, LEASES, PODS, KubernetesApi
+from kubeapi.client import DEPLOYMENTS, LEASES, PODS, KubernetesApi
+from kubeapi.testing.fake import CLASS_KEY, KPA, FakeKube, pod, workload
 from reconciler.settings import ReconcileConfigError, parse_settings
 
 

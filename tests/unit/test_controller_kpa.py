@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes.kube import CLASS_KEY, KPA, FakeKube, build_controller, pod, workload
 
+from kubeapi.client import DEPLOYMENTS, EVENTS, PODS, SCALEDOBJECTS, STATEFULSETS
+from kubeapi.testing.fake import CLASS_KEY, KPA, FakeKube, build_controller, pod, workload
 from reconciler.kpa.windows import StatTotals
-from reconciler.kube import DEPLOYMENTS, EVENTS, PODS, SCALEDOBJECTS, STATEFULSETS
 from reconciler.metrics import RevisionKey, StaticCollector
 from reconciler.runtime.clock import FakeClock
 from reconciler.scaling.pods import selector_matches

@@ -1,4 +1,4 @@
-"""The real adapter (`reconciler.kube.KubernetesApi`) over HTTP, against a loopback stand-in for
+"""The real adapter (`kubeapi.client.KubernetesApi`) over HTTP, against a loopback stand-in for
 the API server: paths, verbs, content types, query parameters, error mapping and watch streams."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client as kclient
 
-from reconciler.kube import (
+from kubeapi.client import (
     DEPLOYMENTS,
     PODAUTOSCALERS,
     PODS,

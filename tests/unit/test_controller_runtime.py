@@ -7,9 +7,9 @@ import urllib.request
 from typing import Any
 
 import pytest
-from fakes.kube import FakeKube, workload
 
-from reconciler.kube import DEPLOYMENTS, EVENTS, ApiError
+from kubeapi.client import DEPLOYMENTS, EVENTS, ApiError
+from kubeapi.testing.fake import FakeKube, workload
 from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.events import EventRecorder
 from reconciler.runtime.exporter import MetricsServer, ReconcilerMetrics

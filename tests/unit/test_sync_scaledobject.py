@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.kube import (
+from kubeapi.client import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
+from kubeapi.testing.fake import (
     CLASS_KEY,
     HPA,
     FakeKube,
@@ -14,9 +15,7 @@ from fakes.kube import (
     sks_ready_status,
     workload,
 )
-
 from reconciler.hpa.objects import PaConditions
-from reconciler.kube import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
 from reconciler.runtime.clock import FakeClock
 from translator.autoscaler_config import KedaConfig
 from translator.config import KnscaleConfig

@@ -3,7 +3,7 @@
 Every call into the official `kubernetes` client lives in this module. The rest of the
 reconciler speaks `KubeApi`: plain dicts in and out, our own error classes, and a resource
 described by group/version/plural. Tests drive the controller through an in-memory fake
-(`tests/fakes/kube.py`) that implements the same protocol; the e2e suite drives it against a
+(`kubeapi/testing/fake.py`) that implements the same protocol; the e2e suite drives it against a
 real kube-apiserver.
 
 Why raw REST rather than the generated typed APIs: the reconciler mostly handles custom

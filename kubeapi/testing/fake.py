@@ -1,4 +1,4 @@
-"""An in-memory Kubernetes API implementing `reconciler.kube.KubeApi`.
+"""An in-memory Kubernetes API implementing `kubeapi.client.KubeApi`.
 
 What it models, because the controller relies on it: monotonically increasing
 resourceVersions shared by all kinds; optimistic concurrency (a replace carrying a stale
@@ -25,7 +25,7 @@ from typing import Any
 
 import jsonpatch
 
-from reconciler.kube import (
+from kubeapi.client import (
     DEPLOYMENTS,
     STATEFULSETS,
     AlreadyExists,

@@ -1,0 +1,1 @@
+"""The one Kubernetes adapter: the only package that imports `kubernetes`."""
