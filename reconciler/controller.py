@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeapi.client import (
+from kubeapi.client import KubeApi
+from kubeapi.errors import ApiError
+from kubeapi.resources import (
     DEPLOYMENTS,
     HPAS,
     PODAUTOSCALERS,
@@ -30,8 +32,6 @@ from kubeapi.client import (
     SERVERLESSSERVICES,
     STATEFULSETS,
     WORKLOADS,
-    ApiError,
-    KubeApi,
     Resource,
 )
 from reconciler.hpa.sync import ScaledObjectSync, SyncResult

@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Any, config: ConfigSource) -> int:
-    from kubeapi.client import ApiError, KubernetesApi
+    from kubeapi.client import KubernetesApi
+    from kubeapi.errors import ApiError
     from reconciler.controller import Controller, ControllerOptions
     from reconciler.metrics import FileCollector, PrometheusCollector, QueueProxyCollector
     from reconciler.runtime.exporter import MetricsServer, ReconcilerMetrics

@@ -22,18 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeapi.client import (
-    HPAS,
-    PODAUTOSCALERS,
-    SCALEDOBJECTS,
-    SERVERLESSSERVICES,
-    AlreadyExists,
-    ApiError,
-    Conflict,
-    KubeApi,
-    NotFound,
-    Resource,
-)
+from kubeapi.client import KubeApi
+from kubeapi.errors import AlreadyExists, ApiError, Conflict, NotFound
+from kubeapi.resources import HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES, Resource
 from reconciler.hpa.objects import (
     PaConditions,
     auto_create,

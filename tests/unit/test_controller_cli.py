@@ -14,8 +14,9 @@ import pytest
 
 from knscale.cli import main
 from knscale.commands import reconcile_cmd
-from kubeapi.client import DEPLOYMENTS, LEASES, PODS, KubernetesApi
-from kubeapi.testing.fake import CLASS_KEY, KPA, FakeKube, pod, workload
+from kubeapi.client import KubernetesApi
+from kubeapi.resources import DEPLOYMENTS, LEASES, PODS
+from kubeapi.testing import CLASS_KEY, KPA, FakeKube, pod, workload
 from reconciler.settings import ReconcileConfigError, parse_settings
 
 

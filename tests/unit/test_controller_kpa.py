@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fakes.kube import build_controller
 
-from kubeapi.client import DEPLOYMENTS, EVENTS, PODS, SCALEDOBJECTS, STATEFULSETS
-from kubeapi.testing.fake import CLASS_KEY, KPA, FakeKube, build_controller, pod, workload
+from kubeapi.resources import DEPLOYMENTS, EVENTS, PODS, SCALEDOBJECTS, STATEFULSETS
+from kubeapi.testing import CLASS_KEY, KPA, FakeKube, pod, workload
 from reconciler.kpa.windows import StatTotals
 from reconciler.metrics import RevisionKey, StaticCollector
 from reconciler.runtime.clock import FakeClock

@@ -12,17 +12,9 @@ from typing import Any
 import pytest
 from kubernetes import client as kclient
 
-from kubeapi.client import (
-    DEPLOYMENTS,
-    PODAUTOSCALERS,
-    PODS,
-    AlreadyExists,
-    ApiError,
-    Conflict,
-    Gone,
-    KubernetesApi,
-    NotFound,
-)
+from kubeapi.client import KubernetesApi
+from kubeapi.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
+from kubeapi.resources import DEPLOYMENTS, PODAUTOSCALERS, PODS
 
 Reply = tuple[int, Any]  # (status, JSON body or list of watch-event lines)
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from kubeapi.client import DEPLOYMENTS, EVENTS, ApiError
-from kubeapi.testing.fake import FakeKube, workload
+from kubeapi.errors import ApiError
+from kubeapi.resources import DEPLOYMENTS, EVENTS
+from kubeapi.testing import FakeKube, workload
 from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.events import EventRecorder
 from reconciler.runtime.exporter import MetricsServer, ReconcilerMetrics

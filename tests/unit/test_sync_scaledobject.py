@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubeapi.client import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
-from kubeapi.testing.fake import (
-    CLASS_KEY,
-    HPA,
-    FakeKube,
-    build_controller,
-    hpa,
-    pod_autoscaler,
-    sks_ready_status,
-    workload,
-)
+from fakes.kube import build_controller
+
+from kubeapi.resources import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
+from kubeapi.testing import CLASS_KEY, HPA, FakeKube, hpa, pod_autoscaler, sks_ready_status, workload
 from reconciler.hpa.objects import PaConditions
 from reconciler.runtime.clock import FakeClock
 from translator.autoscaler_config import KedaConfig
