@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.hpa.sync import ScaledObjectSync, SyncResult
-from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
-from reconciler.kube import (
+from kubeapi.client import KubeApi
+from kubeapi.errors import ApiError
+from kubeapi.resources import (
     DEPLOYMENTS,
     HPAS,
     PODAUTOSCALERS,
@@ -32,10 +32,10 @@ from reconciler.kube import (
     SERVERLESSSERVICES,
     STATEFULSETS,
     WORKLOADS,
-    ApiError,
-    KubeApi,
     Resource,
 )
+from reconciler.hpa.sync import ScaledObjectSync, SyncResult
+from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
 from reconciler.runtime.clock import Clock, SystemClock
 from reconciler.runtime.events import EventRecorder, PrintingRecorder, Recorder
 from reconciler.runtime.exporter import ReconcilerMetrics

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +20,13 @@ import orjson
 
 from translator.config import KnscaleConfig
 from translator.findings import Finding, ObjectRef, Severity
-from translator.injection import TEMPLATE_KINDS, plan_injection, plan_template_injection, settle_template
+from translator.injection import (
+    TEMPLATE_KINDS,
+    InjectionPlan,
+    plan_injection,
+    plan_template_injection,
+    settle_template,
+)
 from translator.rules import RULES
 from translator.validate import object_ref, validate_object
 from webhook.patch import TEMPLATE_PREFIX, diff_ops, encode_patch, injected_template, plan_ops
@@ -40,6 +46,10 @@ WARNINGS_MAX_TOTAL = 4096
 DENIAL_MAX_CHARS = 16 * 1024
 
 Outcome = Literal["allowed", "patched", "denied", "error"]
+# The translator calls the handlers make, as parameters so a caller (a test, through the app's
+# handler dependencies) can pass a different one: the handlers' own guards stay in the path.
+PlanPod = Callable[[Mapping[str, Any], str | None, KnscaleConfig], tuple[InjectionPlan | None, list[Finding]]]
+CheckObject = Callable[[Mapping[str, Any], KnscaleConfig], list[Finding]]
 
 
 class ReviewError(Exception):
@@ -211,7 +221,7 @@ def _namespace(review: Review, obj: Mapping[str, Any]) -> str | None:
     return ns if isinstance(ns, str) and ns else None
 
 
-def mutate(review: Review, config: KnscaleConfig) -> Decision:
+def mutate(review: Review, config: KnscaleConfig, *, plan_pod: PlanPod = plan_injection) -> Decision:
     """Pod CREATE → inject the model downloader; in template mode (`injection.mutate_templates`)
     also CREATE/UPDATE of a workload's or Knative Service's pod template. Everything else passes
     untouched.
@@ -240,7 +250,7 @@ def mutate(review: Review, config: KnscaleConfig) -> Decision:
         if isinstance(annotations, Mapping) and MIRROR_POD_ANNOTATION in annotations:
             return _allow(review)  # static pods are the kubelet's; the apiserver only mirrors them
     try:
-        plan, findings = plan_injection(pod, _namespace(review, pod), config)
+        plan, findings = plan_pod(pod, _namespace(review, pod), config)
         warnings: list[str] = []
         denied = False
         for f in findings:
@@ -309,7 +319,7 @@ def _injection_failed(review: Review, ref: ObjectRef, path: str, subject: str, r
     return Decision(build_response(review, allowed=False, message=finding.text(), code=500), "error")
 
 
-def validate(review: Review, config: KnscaleConfig) -> Decision:
+def validate(review: Review, config: KnscaleConfig, *, check: CheckObject = validate_object) -> Decision:
     """Object CREATE/UPDATE → the translator's findings: errors deny, warnings are returned.
 
     An unexpected exception lets the object through with a KNS031 warning: this webhook is
@@ -324,7 +334,7 @@ def validate(review: Review, config: KnscaleConfig) -> Decision:
         meta = obj.get("metadata")
         if ns is not None and isinstance(meta, Mapping) and not meta.get("namespace"):
             obj = {**obj, "metadata": {**meta, "namespace": ns}}
-        findings = validate_object(obj, config)
+        findings = check(obj, config)
         warnings = [warning_text(f) for f in findings if f.severity is Severity.WARNING]
         if any(f.is_error for f in findings):
             return Decision(

@@ -40,7 +40,10 @@ from certs.pki import (
     new_bundle,
     renew_leaf,
 )
-from webhook.kube import MUTATING_WEBHOOKS, SECRETS, VALIDATING_WEBHOOKS, Conflict, Kind, KubeApi
+from kubeapi.apply import get_or_none
+from kubeapi.client import KubeApi
+from kubeapi.errors import Conflict
+from kubeapi.resources import MUTATING_WEBHOOKS, SECRETS, VALIDATING_WEBHOOKS, Resource
 from webhook.registration import CONFIGURATION_NAME, SECRET_NAME, with_ca_bundle
 
 log = logging.getLogger("knscale.certmanager")
@@ -59,7 +62,7 @@ class CertManagerSettings:
     service_name: str
     cert_dir: Path
     secret_name: str = DEFAULT_SECRET_NAME
-    configurations: tuple[tuple[Kind, str], ...] = (
+    configurations: tuple[tuple[Resource, str], ...] = (
         (MUTATING_WEBHOOKS, CONFIGURATION_NAME),
         (VALIDATING_WEBHOOKS, CONFIGURATION_NAME),
     )
@@ -143,11 +146,11 @@ class CertManager:
     def ensure_secret(self, now: datetime) -> tuple[CertBundle, SecretAction, tuple[str, ...]]:
         ns, name = self.settings.namespace, self.settings.secret_name
         for _ in range(_ATTEMPTS):
-            live = self.api.get(SECRETS, name, ns)
+            live = get_or_none(self.api, SECRETS, ns, name)
             if live is None:
                 bundle = self._fresh(now)
                 try:
-                    self.api.create(SECRETS, self._new_secret(bundle), ns)
+                    self.api.create(SECRETS, ns, self._new_secret(bundle))
                 except Conflict:
                     continue  # another replica created it first: read and use theirs
                 return bundle, "created", ("the Secret did not exist",)
@@ -170,7 +173,7 @@ class CertManager:
                     )
             body = {**live, "data": secret_data(replacement)}
             try:
-                self.api.replace(SECRETS, name, body, ns)
+                self.api.replace(SECRETS, ns, name, body)
             except Conflict:
                 continue  # someone renewed it meanwhile: judge theirs
             return replacement, action, reasons
@@ -183,7 +186,7 @@ class CertManager:
         for kind, name in self.settings.configurations:
             label = f"{kind.kind}/{name}"
             for _ in range(_ATTEMPTS):
-                live = self.api.get(kind, name)
+                live = get_or_none(self.api, kind, None, name)
                 if live is None:
                     states[label] = "missing"
                     break
@@ -192,7 +195,7 @@ class CertManager:
                     states[label] = "in sync"
                     break
                 try:
-                    self.api.replace(kind, name, updated)
+                    self.api.replace(kind, None, name, updated)
                 except Conflict:
                     continue
                 states[label] = "updated"

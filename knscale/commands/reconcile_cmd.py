@@ -109,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Any, config: ConfigSource) -> int:
+    from kubeapi.client import KubernetesApi
+    from kubeapi.errors import ApiError
     from reconciler.controller import Controller, ControllerOptions
-    from reconciler.kube import ApiError, KubernetesApi
     from reconciler.metrics import FileCollector, PrometheusCollector, QueueProxyCollector
     from reconciler.runtime.exporter import MetricsServer, ReconcilerMetrics
     from reconciler.scaling.sources import MetricSources

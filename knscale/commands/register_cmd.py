@@ -95,11 +95,15 @@ def run_register(args: argparse.Namespace) -> int:
         sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, width=1000))
         return 0
 
-    from webhook.kube import ApiError, KubernetesApi, apply
+    from kubeapi.apply import apply
+    from kubeapi.client import SMALL_OBJECTS_MAX_BYTES, KubernetesApi
+    from kubeapi.errors import ApiError
     from webhook.registration import keep_live_ca_bundle
 
     try:
-        api = KubernetesApi.from_kubeconfig(args.kubeconfig, args.context)
+        api = KubernetesApi.from_kubeconfig(
+            args.kubeconfig, args.context, request_timeout=15.0, max_body_bytes=SMALL_OBJECTS_MAX_BYTES
+        )
         for obj in objects:
             # Without --ca-file, keep the caBundle the running server already put there.
             outcome = apply(api, obj, keep=None if bundle else keep_live_ca_bundle)
@@ -111,13 +115,17 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def run_unregister(args: argparse.Namespace) -> int:
-    from webhook.kube import KINDS, ApiError, KubernetesApi
+    from kubeapi.client import SMALL_OBJECTS_MAX_BYTES, KubernetesApi
+    from kubeapi.errors import ApiError
+    from kubeapi.resources import BY_KIND
     from webhook.registration import configuration_names
 
     try:
-        api = KubernetesApi.from_kubeconfig(args.kubeconfig, args.context)
+        api = KubernetesApi.from_kubeconfig(
+            args.kubeconfig, args.context, request_timeout=15.0, max_body_bytes=SMALL_OBJECTS_MAX_BYTES
+        )
         for kind, name in configuration_names():
-            gone = api.delete(KINDS[kind], name)
+            gone = api.delete(BY_KIND[kind], None, name)
             print(f"{kind}/{name} {'deleted' if gone else 'not found'}")
     except ApiError as exc:
         print(f"knscale unregister: {exc}", file=sys.stderr)

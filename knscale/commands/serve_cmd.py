@@ -242,12 +242,14 @@ def _prepare_local(settings: ServeSettings) -> PeriodicJob:
 
 def _prepare_in_cluster(settings: ServeSettings) -> PeriodicJob | None:
     from certs.pki import subject_names
+    from kubeapi.client import SMALL_OBJECTS_MAX_BYTES, KubernetesApi
+    from kubeapi.errors import ApiError
     from webhook.certmanager import CertManager, CertManagerSettings
-    from webhook.kube import ApiError, KubernetesApi
     from webhook.server import PeriodicJob
 
     try:
-        api = KubernetesApi.in_cluster()
+        # Only its Secret and two configurations, all small: a tight bound and a short timeout.
+        api = KubernetesApi.in_cluster(request_timeout=15.0, max_body_bytes=SMALL_OBJECTS_MAX_BYTES)
     except ApiError as exc:
         print(f"knscale serve --in-cluster: {exc}", file=sys.stderr)
         return None

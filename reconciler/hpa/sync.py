@@ -22,6 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeapi.client import KubeApi
+from kubeapi.errors import AlreadyExists, ApiError, Conflict, NotFound
+from kubeapi.resources import HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES, Resource
 from reconciler.hpa.objects import (
     PaConditions,
     auto_create,
@@ -29,18 +32,6 @@ from reconciler.hpa.objects import (
     is_ready,
     pa_scale_bounds,
     status_view,
-)
-from reconciler.kube import (
-    HPAS,
-    PODAUTOSCALERS,
-    SCALEDOBJECTS,
-    SERVERLESSSERVICES,
-    AlreadyExists,
-    ApiError,
-    Conflict,
-    KubeApi,
-    NotFound,
-    Resource,
 )
 from reconciler.runtime.clock import Clock, rfc3339
 from reconciler.runtime.events import Recorder

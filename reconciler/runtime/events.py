@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from reconciler.kube import EVENTS, ApiError, KubeApi, NotFound
+from kubeapi.client import KubeApi
+from kubeapi.errors import ApiError, NotFound
+from kubeapi.resources import EVENTS
 from reconciler.runtime.clock import Clock, rfc3339
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.kube import ApiError, Gone, KubeApi, NotFound, Resource
+from kubeapi.client import KubeApi
+from kubeapi.errors import ApiError, Gone, NotFound
+from kubeapi.resources import Resource
 from reconciler.runtime.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.kube import LEASES, AlreadyExists, ApiError, Conflict, KubeApi, NotFound
+from kubeapi.client import KubeApi
+from kubeapi.errors import AlreadyExists, ApiError, Conflict, NotFound
+from kubeapi.resources import LEASES
 from reconciler.runtime.clock import Clock, micro_time
 
 log = logging.getLogger(__name__)

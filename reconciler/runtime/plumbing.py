@@ -11,7 +11,9 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from reconciler.kube import ApiError, KubeApi, ListResult, PatchType, Resource, WatchEvent
+from kubeapi.client import KubeApi, ListResult, PatchType, WatchEvent
+from kubeapi.errors import ApiError
+from kubeapi.resources import Resource
 from reconciler.runtime.exporter import ReconcilerMetrics
 from reconciler.runtime.informer import Informer
 from reconciler.runtime.ports import Fenced
@@ -137,6 +139,10 @@ class InstrumentedApi:
             return self._api.patch(
                 res, namespace, name, patch, patch_type=patch_type, subresource=subresource
             )
+
+    def delete(self, res: Resource, namespace: str | None, name: str) -> bool:
+        with self._counted("delete", res):
+            return self._api.delete(res, namespace, name)
 
     def close(self) -> None:
         self._api.close()

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from reconciler.kube import PatchType, Resource
+from kubeapi.client import PatchType
+from kubeapi.resources import Resource
 from translator.config import KnscaleConfig
 from translator.findings import Finding
 

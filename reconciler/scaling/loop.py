@@ -24,9 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubeapi.errors import ApiError, Conflict, Invalid, NotFound
+from kubeapi.resources import PODS, SCALEDOBJECTS, WORKLOADS
 from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
 from reconciler.kpa.scaler import ScaleContext
-from reconciler.kube import PODS, SCALEDOBJECTS, WORKLOADS, ApiError, Conflict, Invalid, NotFound
 from reconciler.metrics.base import Collection, CollectTarget, PodInfo, RevisionKey, missing
 from reconciler.metrics.store import MetricsStore
 from reconciler.runtime.clock import parse_time

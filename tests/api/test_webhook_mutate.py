@@ -11,11 +11,12 @@ from typing import Any
 import jsonpatch
 import kubernetes_validate
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from translator.config import KnscaleConfig
 from webhook import admission
-from webhook.app import create_app
+from webhook.app import create_app, get_mutate_handler
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
 SEED_URI = "s3://autotables_47/autotables/47/trained_model/2616/1629363245/"
@@ -28,13 +29,19 @@ def load(name: str) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _fresh_decisions(client: TestClient) -> None:
-    """Some tests swap translator internals: no reply may come from an earlier test's cache."""
+    """Each test judges its own review: no reply may come from an earlier test's cache."""
     client.app.state.decision_cache.clear()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
     return TestClient(create_app(KnscaleConfig()))
+
+
+@pytest.fixture
+def fresh_app() -> FastAPI:
+    """An app of its own, for a test that overrides its dependencies."""
+    return create_app(KnscaleConfig())
 
 
 def post(client: TestClient, review: dict[str, Any], path: str = "/mutate") -> dict[str, Any]:
@@ -158,13 +165,15 @@ def test_every_error_is_in_the_denial(client: TestClient) -> None:
     assert [line.split(" ", 1)[0] for line in message.splitlines()] == ["KNS012", "KNS016"]
 
 
-def test_internal_error_is_an_explicit_denial_not_a_500(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_internal_error_is_an_explicit_denial_not_a_500(fresh_app: FastAPI) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(admission, "plan_injection", broken)
+    def mutate_with_a_broken_planner(review: admission.Review, config: KnscaleConfig) -> admission.Decision:
+        return admission.mutate(review, config, plan_pod=broken)
+
+    fresh_app.dependency_overrides[get_mutate_handler] = lambda: mutate_with_a_broken_planner
+    client = TestClient(fresh_app)
     review = load("pod-create-v1.json")
     r = client.post("/mutate", content=json.dumps(review), headers={"Content-Type": "application/json"})
     assert r.status_code == 200

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from translator.config import KnscaleConfig
 from webhook import admission
-from webhook.app import create_app
+from webhook.app import create_app, get_validate_handler
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
 
@@ -24,13 +25,19 @@ def load(name: str) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _fresh_decisions(client: TestClient) -> None:
-    """Some tests swap translator internals: no reply may come from an earlier test's cache."""
+    """Each test judges its own review: no reply may come from an earlier test's cache."""
     client.app.state.decision_cache.clear()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
     return TestClient(create_app(KnscaleConfig()))
+
+
+@pytest.fixture
+def fresh_app() -> FastAPI:
+    """An app of its own, for a test that overrides its dependencies."""
+    return create_app(KnscaleConfig())
 
 
 def post(client: TestClient, review: dict[str, Any]) -> dict[str, Any]:
@@ -145,13 +152,14 @@ def test_dry_run_is_identical(client: TestClient) -> None:
     assert post(client, dry) == post(client, review)
 
 
-def test_internal_error_fails_open_with_a_warning(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_internal_error_fails_open_with_a_warning(fresh_app: FastAPI) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(admission, "validate_object", broken)
-    response = post(client, load("ksvc-create-v1.json"))
+    def validate_with_a_broken_check(review: admission.Review, config: KnscaleConfig) -> admission.Decision:
+        return admission.validate(review, config, check=broken)
+
+    fresh_app.dependency_overrides[get_validate_handler] = lambda: validate_with_a_broken_check
+    response = post(TestClient(fresh_app), load("ksvc-create-v1.json"))
     assert response["allowed"] is True
     assert response["warnings"][0].startswith("KNS031")

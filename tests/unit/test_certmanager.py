@@ -1,10 +1,8 @@
-"""webhook/certmanager.py against an in-memory API server with resourceVersions and 409s."""
+"""webhook/certmanager.py against the in-memory API server of kubeapi.testing (resourceVersions, 409s)."""
 
 from __future__ import annotations
 
 import base64
-import copy
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,20 +11,16 @@ import pytest
 
 from certs.files import CertPaths, read_bundle
 from certs.pki import assess, ca_bundle, subject_names
+from kubeapi.apply import apply, get_or_none
+from kubeapi.client import KubeApi
+from kubeapi.errors import Conflict
+from kubeapi.resources import MUTATING_WEBHOOKS, SECRETS, VALIDATING_WEBHOOKS
+from kubeapi.testing import FakeKube
 from webhook.certmanager import (
     CertManager,
     CertManagerSettings,
     bundle_from_secret,
     secret_data,
-)
-from webhook.kube import (
-    MUTATING_WEBHOOKS,
-    SECRETS,
-    VALIDATING_WEBHOOKS,
-    Conflict,
-    Kind,
-    KubeApi,
-    apply,
 )
 from webhook.registration import ServiceTarget, keep_live_ca_bundle, render_all
 
@@ -35,65 +29,16 @@ NS = "knscale-system"
 NAMES = subject_names(service="knscale-webhook", namespace=NS, local=False)
 
 
-class FakeApi:
-    """Objects by (kind, namespace, name); optimistic concurrency like the API server."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str | None, str], dict[str, Any]] = {}
-        self.writes: list[tuple[str, str, str]] = []  # (verb, kind, name)
-        self._rv = 0
-        # Hooks that run before a write, to simulate another replica acting in between.
-        self.before_write: list[Any] = []
-
-    def _key(self, kind: Kind, name: str, namespace: str | None) -> tuple[str, str | None, str]:
-        return (kind.kind, namespace if kind.namespaced else None, name)
-
-    def _bump(self, obj: dict[str, Any]) -> dict[str, Any]:
-        self._rv += 1
-        obj.setdefault("metadata", {})["resourceVersion"] = str(self._rv)
-        return obj
-
-    def put(self, kind: Kind, obj: Mapping[str, Any], namespace: str | None = None) -> None:
-        """Seed an object as if someone else created it."""
-        stored = self._bump(copy.deepcopy(dict(obj)))
-        self.objects[self._key(kind, obj["metadata"]["name"], namespace)] = stored
-
-    def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        obj = self.objects.get(self._key(kind, name, namespace))
-        return copy.deepcopy(obj) if obj is not None else None
-
-    def _hooks(self) -> None:
-        while self.before_write:
-            self.before_write.pop(0)(self)
-
-    def create(self, kind: Kind, body: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
-        self._hooks()
-        key = self._key(kind, body["metadata"]["name"], namespace)
-        if key in self.objects:
-            raise Conflict(409, "AlreadyExists", f"{kind.kind} {key[2]} already exists")
-        self.writes.append(("create", kind.kind, key[2]))
-        self.objects[key] = self._bump(copy.deepcopy(dict(body)))
-        return copy.deepcopy(self.objects[key])
-
-    def replace(
-        self, kind: Kind, name: str, body: Mapping[str, Any], namespace: str | None = None
-    ) -> dict[str, Any]:
-        self._hooks()
-        key = self._key(kind, name, namespace)
-        live = self.objects.get(key)
-        if live is None:
-            raise Conflict(404, "NotFound", name)
-        if body["metadata"].get("resourceVersion") != live["metadata"]["resourceVersion"]:
-            raise Conflict(409, "Conflict", "the object has been modified")
-        self.writes.append(("replace", kind.kind, name))
-        self.objects[key] = self._bump(copy.deepcopy(dict(body)))
-        return copy.deepcopy(self.objects[key])
-
-    def delete(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
-        return self.objects.pop(self._key(kind, name, namespace), None) is not None
+# Webhook kinds by the fake's resource key, so write logs read as (verb, kind, name).
+_KINDS = {f"{r.plural}.{r.group}": r.kind for r in (SECRETS, MUTATING_WEBHOOKS, VALIDATING_WEBHOOKS)}
 
 
-def _installed(api: FakeApi) -> None:
+def _writes(api: FakeKube) -> list[tuple[str, str, str | None]]:
+    """The writes that took effect (a write refused with 409 changed nothing)."""
+    return [(c.verb, _KINDS[c.resource], c.name) for c in api.writes() if c.error is None]
+
+
+def _installed(api: FakeKube) -> None:
     mutating, validating = render_all(ServiceTarget(), own_namespace=NS)
     api.put(MUTATING_WEBHOOKS, mutating)
     api.put(VALIDATING_WEBHOOKS, validating)
@@ -104,23 +49,23 @@ def _manager(api: KubeApi, tmp_path: Path, name: str = "a") -> CertManager:
     return CertManager(api, settings, NAMES)
 
 
-def _ca_bundles(api: FakeApi) -> list[str | None]:
+def _ca_bundles(api: FakeKube) -> list[str | None]:
     out = []
     for kind in (MUTATING_WEBHOOKS, VALIDATING_WEBHOOKS):
-        obj = api.get(kind, "knscale-webhook")
+        obj = api.obj(kind, None, "knscale-webhook")
         assert obj is not None
         out += [w["clientConfig"].get("caBundle") for w in obj["webhooks"]]
     return out
 
 
-def _secret(api: FakeApi) -> dict[str, Any]:
-    secret = api.get(SECRETS, "knscale-webhook-certs", NS)
+def _secret(api: FakeKube) -> dict[str, Any]:
+    secret = api.obj(SECRETS, NS, "knscale-webhook-certs")
     assert secret is not None
     return secret
 
 
 def test_first_start_creates_secret_files_and_ca_bundles(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     report = _manager(api, tmp_path).reconcile(NOW)
     assert report.secret == "created" and report.files_changed and report.in_sync
@@ -138,19 +83,19 @@ def test_first_start_creates_secret_files_and_ca_bundles(tmp_path: Path) -> None
 
 
 def test_steady_state_writes_nothing(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     manager = _manager(api, tmp_path)
     manager.reconcile(NOW)
-    api.writes.clear()
+    api.calls.clear()
     report = manager.reconcile(NOW + timedelta(hours=1))
     assert report.secret == "kept" and not report.files_changed
     assert set(report.configurations.values()) == {"in sync"}
-    assert api.writes == []
+    assert _writes(api) == []
 
 
 def test_second_replica_uses_the_same_secret(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     _manager(api, tmp_path, "a").reconcile(NOW)
     first = _secret(api)["data"]
@@ -161,39 +106,39 @@ def test_second_replica_uses_the_same_secret(tmp_path: Path) -> None:
 
 
 def test_lost_create_race_adopts_the_winners_secret(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     winner = _manager(api, tmp_path, "winner")
 
-    def other_replica_wins(fake: FakeApi) -> None:
+    def other_replica_wins(fake: FakeKube) -> None:
         winner.reconcile(NOW)
 
     api.before_write.append(other_replica_wins)
     report = _manager(api, tmp_path, "loser").reconcile(NOW)
     assert report.secret == "kept"
     assert (tmp_path / "loser" / "tls.crt").read_bytes() == (tmp_path / "winner" / "tls.crt").read_bytes()
-    assert [w for w in api.writes if w[1] == "Secret"] == [("create", "Secret", "knscale-webhook-certs")]
+    assert [w for w in _writes(api) if w[1] == "Secret"] == [("create", "Secret", "knscale-webhook-certs")]
 
 
 def test_renewal_keeps_the_ca_so_ca_bundles_do_not_change(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     manager = _manager(api, tmp_path)
     manager.reconcile(NOW)
     before = bundle_from_secret(_secret(api))
-    api.writes.clear()
+    api.calls.clear()
     later = NOW + timedelta(days=61)  # inside the 30-day renewal window of a 90-day leaf
     report = manager.reconcile(later)
     assert report.secret == "renewed" and report.files_changed
     after = bundle_from_secret(_secret(api))
     assert after.ca_cert_pem == before.ca_cert_pem and after.cert_pem != before.cert_pem
     assert assess(after, NAMES, later).ok
-    assert api.writes == [("replace", "Secret", "knscale-webhook-certs")]  # no webhook writes
+    assert _writes(api) == [("replace", "Secret", "knscale-webhook-certs")]  # no webhook writes
     assert (tmp_path / "a" / "tls.crt").read_bytes() == after.cert_pem
 
 
 def test_concurrent_renewal_is_judged_again_not_overwritten(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     a, b = _manager(api, tmp_path, "a"), _manager(api, tmp_path, "b")
     a.reconcile(NOW)
@@ -205,7 +150,7 @@ def test_concurrent_renewal_is_judged_again_not_overwritten(tmp_path: Path) -> N
 
 
 def test_names_changed_renews_leaf(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     _manager(api, tmp_path).reconcile(NOW)
     settings = CertManagerSettings(namespace=NS, service_name="knscale-webhook", cert_dir=tmp_path / "w")
@@ -226,7 +171,7 @@ def test_names_changed_renews_leaf(tmp_path: Path) -> None:
     ],
 )
 def test_corrupt_secret_is_regenerated(tmp_path: Path, data: dict[str, str]) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     api.put(
         SECRETS,
@@ -245,7 +190,7 @@ def test_corrupt_secret_is_regenerated(tmp_path: Path, data: dict[str, str]) -> 
 
 
 def test_ca_near_expiry_is_regenerated_and_ca_bundles_follow(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     manager = _manager(api, tmp_path)
     first = manager.reconcile(NOW)
@@ -255,7 +200,7 @@ def test_ca_near_expiry_is_regenerated_and_ca_bundles_follow(tmp_path: Path) -> 
 
 
 def test_missing_configurations_are_reported_not_fatal(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     report = _manager(api, tmp_path).reconcile(NOW)
     assert report.configurations == {
         "MutatingWebhookConfiguration/knscale-webhook": "missing",
@@ -265,42 +210,42 @@ def test_missing_configurations_are_reported_not_fatal(tmp_path: Path) -> None:
 
 
 def test_drifted_ca_bundle_is_put_back(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     manager = _manager(api, tmp_path)
     report = manager.reconcile(NOW)
     # Someone re-applies an old copy with a stale caBundle on the validating webhook.
-    stale = api.get(VALIDATING_WEBHOOKS, "knscale-webhook")
+    stale = api.obj(VALIDATING_WEBHOOKS, None, "knscale-webhook")
     assert stale is not None
     stale["webhooks"][0]["clientConfig"]["caBundle"] = base64.b64encode(b"old").decode()
-    api.objects[("ValidatingWebhookConfiguration", None, "knscale-webhook")] = stale
+    api.put(VALIDATING_WEBHOOKS, stale)
     again = manager.reconcile(NOW)
     assert again.configurations["ValidatingWebhookConfiguration/knscale-webhook"] == "updated"
     assert again.configurations["MutatingWebhookConfiguration/knscale-webhook"] == "in sync"
     assert _ca_bundles(api) == [report.ca_bundle] * 2
     # Everything else in the configuration is left as it was.
-    live = api.get(VALIDATING_WEBHOOKS, "knscale-webhook")
+    live = api.obj(VALIDATING_WEBHOOKS, None, "knscale-webhook")
     assert live is not None
     assert live["webhooks"][0]["rules"] == render_all(ServiceTarget())[1]["webhooks"][0]["rules"]
 
 
 def test_secret_data_round_trip(tmp_path: Path) -> None:
-    api = FakeApi()
+    api = FakeKube()
     _manager(api, tmp_path).reconcile(NOW)
     bundle = bundle_from_secret(_secret(api))
     assert bundle_from_secret({"data": secret_data(bundle)}) == bundle
 
 
 def test_apply_creates_then_replaces_keeping_the_live_ca_bundle() -> None:
-    api = FakeApi()
+    api = FakeKube()
     mutating = render_all(ServiceTarget())[0]
     assert apply(api, mutating) == "created"
-    live = api.get(MUTATING_WEBHOOKS, "knscale-webhook")
+    live = api.obj(MUTATING_WEBHOOKS, None, "knscale-webhook")
     assert live is not None
     live["webhooks"][0]["clientConfig"]["caBundle"] = "Q0E="
-    api.objects[("MutatingWebhookConfiguration", None, "knscale-webhook")] = live
+    api.put(MUTATING_WEBHOOKS, live)
     assert apply(api, mutating, keep=keep_live_ca_bundle) == "replaced"
-    after = api.get(MUTATING_WEBHOOKS, "knscale-webhook")
+    after = api.obj(MUTATING_WEBHOOKS, None, "knscale-webhook")
     assert after is not None and after["webhooks"][0]["clientConfig"]["caBundle"] == "Q0E="
 
 
@@ -334,7 +279,8 @@ class _StubClient:
 
 
 def test_kubernetes_api_paths_and_error_mapping() -> None:
-    from webhook.kube import ApiError, KubernetesApi
+    from kubeapi.client import KubernetesApi
+    from kubeapi.errors import ApiError
 
     stub = _StubClient(
         [
@@ -346,13 +292,13 @@ def test_kubernetes_api_paths_and_error_mapping() -> None:
         ]
     )
     api = KubernetesApi(stub)
-    assert api.get(SECRETS, "x", NS) is None
-    assert api.create(SECRETS, {"metadata": {"name": "x"}}, NS) == {"metadata": {"name": "x"}}
+    assert get_or_none(api, SECRETS, NS, "x") is None
+    assert api.create(SECRETS, NS, {"metadata": {"name": "x"}}) == {"metadata": {"name": "x"}}
     with pytest.raises(Conflict, match="modified"):
-        api.replace(MUTATING_WEBHOOKS, "knscale-webhook", {"metadata": {"name": "knscale-webhook"}})
+        api.replace(MUTATING_WEBHOOKS, None, "knscale-webhook", {"metadata": {"name": "knscale-webhook"}})
     with pytest.raises(ApiError, match="403 Forbidden: no"):
-        api.get(VALIDATING_WEBHOOKS, "knscale-webhook")
-    assert api.delete(MUTATING_WEBHOOKS, "knscale-webhook") is False
+        api.get(VALIDATING_WEBHOOKS, None, "knscale-webhook")
+    assert api.delete(MUTATING_WEBHOOKS, None, "knscale-webhook") is False
     paths = [(m, p) for m, p, _, _ in stub.requests]
     assert paths == [
         ("GET", "/api/v1/namespaces/knscale-system/secrets/x"),
@@ -361,7 +307,7 @@ def test_kubernetes_api_paths_and_error_mapping() -> None:
         ("GET", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/knscale-webhook"),
         ("DELETE", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/knscale-webhook"),
     ]
-    with pytest.raises(ValueError, match="invalid name"):
+    with pytest.raises(ValueError, match="invalid path segment"):
         SECRETS.path(NS, "../x")
 
 
@@ -370,7 +316,7 @@ def test_documented_two_step_ca_rotation(tmp_path: Path) -> None:
 
     from certs.pki import new_ca
 
-    api = FakeApi()
+    api = FakeKube()
     _installed(api)
     manager = _manager(api, tmp_path)
     manager.reconcile(NOW)
@@ -380,7 +326,7 @@ def test_documented_two_step_ca_rotation(tmp_path: Path) -> None:
     # Step 1: trust old + new, still sign with the old key.
     secret = _secret(api)
     secret["data"]["ca.crt"] = base64.b64encode(old.ca_cert_pem + new_ca_cert).decode()
-    api.objects[("Secret", NS, "knscale-webhook-certs")] = secret
+    api.put(SECRETS, secret)
     step1 = manager.reconcile(NOW)
     assert step1.secret == "kept"
     assert base64.b64decode(step1.ca_bundle) == old.ca_cert_pem + new_ca_cert
@@ -389,7 +335,7 @@ def test_documented_two_step_ca_rotation(tmp_path: Path) -> None:
     # Step 2: switch the signing key; the leaf is reissued under the new CA, the bundle stays.
     secret = _secret(api)
     secret["data"]["ca.key"] = base64.b64encode(new_ca_key).decode()
-    api.objects[("Secret", NS, "knscale-webhook-certs")] = secret
+    api.put(SECRETS, secret)
     step2 = manager.reconcile(NOW)
     assert step2.secret == "renewed" and step2.ca_bundle == step1.ca_bundle
     leaf = x509.load_pem_x509_certificate((tmp_path / "a" / "tls.crt").read_bytes())

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.kube import CLASS_KEY, KPA, FakeKube, pod, workload
 
 from knscale.cli import main
 from knscale.commands import reconcile_cmd
 from knscale.settings import SettingsError
 from knscale.settings.reconcile import build_reconcile_settings
-from reconciler.kube import DEPLOYMENTS, LEASES, PODS, KubernetesApi
+from kubeapi.client import KubernetesApi
+from kubeapi.resources import DEPLOYMENTS, LEASES, PODS
+from kubeapi.testing import CLASS_KEY, KPA, FakeKube, pod, workload
 
 
 def test_every_configuration_problem_is_reported_at_once(capsys: pytest.CaptureFixture[str]) -> None:

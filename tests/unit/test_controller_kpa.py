@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes.kube import CLASS_KEY, KPA, FakeKube, build_controller, pod, workload
+from fakes.kube import build_controller
 
+from kubeapi.resources import DEPLOYMENTS, EVENTS, PODS, SCALEDOBJECTS, STATEFULSETS
+from kubeapi.testing import CLASS_KEY, KPA, FakeKube, pod, workload
 from reconciler.kpa.windows import StatTotals
-from reconciler.kube import DEPLOYMENTS, EVENTS, PODS, SCALEDOBJECTS, STATEFULSETS
 from reconciler.metrics import RevisionKey, StaticCollector
 from reconciler.runtime.clock import FakeClock
 from reconciler.scaling.pods import selector_matches

@@ -1,4 +1,4 @@
-"""The real adapter (`reconciler.kube.KubernetesApi`) over HTTP, against a loopback stand-in for
+"""The real adapter (`kubeapi.client.KubernetesApi`) over HTTP, against a loopback stand-in for
 the API server: paths, verbs, content types, query parameters, error mapping and watch streams."""
 
 from __future__ import annotations
@@ -12,17 +12,9 @@ from typing import Any
 import pytest
 from kubernetes import client as kclient
 
-from reconciler.kube import (
-    DEPLOYMENTS,
-    PODAUTOSCALERS,
-    PODS,
-    AlreadyExists,
-    ApiError,
-    Conflict,
-    Gone,
-    KubernetesApi,
-    NotFound,
-)
+from kubeapi.client import KubernetesApi
+from kubeapi.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
+from kubeapi.resources import DEPLOYMENTS, PODAUTOSCALERS, PODS
 
 Reply = tuple[int, Any]  # (status, JSON body or list of watch-event lines)
 

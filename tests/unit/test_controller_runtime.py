@@ -7,9 +7,10 @@ import urllib.request
 from typing import Any
 
 import pytest
-from fakes.kube import FakeKube, workload
 
-from reconciler.kube import DEPLOYMENTS, EVENTS, ApiError
+from kubeapi.errors import ApiError
+from kubeapi.resources import DEPLOYMENTS, EVENTS
+from kubeapi.testing import FakeKube, workload
 from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.events import EventRecorder
 from reconciler.runtime.exporter import MetricsServer, ReconcilerMetrics

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes.kube import FakeKube, build_controller, hpa, pod_autoscaler, sks_ready_status
+from fakes.kube import build_controller
 
-from reconciler.kube import HPAS, LEASES, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
+from kubeapi.resources import HPAS, LEASES, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
+from kubeapi.testing import FakeKube, hpa, pod_autoscaler, sks_ready_status
 from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.leader import LeaderElector, LeaseConfig
 from reconciler.runtime.ports import Fenced

@@ -1,5 +1,5 @@
 """knscale serve's bounds on slow clients: a request head must arrive within a deadline
-(DeadlineHttpToolsProtocol), a body within BODY_READ_TIMEOUT_S (408), and a client that goes away
+(DeadlineHttpToolsProtocol), a body within the app's body read timeout (408), and a client that goes away
 mid-body is an invalid request, not an internal error. A real uvicorn on loopback, plain HTTP
 (TLS changes nothing here), with the deadlines shortened."""
 
@@ -13,8 +13,7 @@ import pytest
 import uvicorn
 
 from translator.config import KnscaleConfig
-from webhook import app as app_module
-from webhook.app import create_app
+from webhook.app import BODY_READ_TIMEOUT_S, create_app
 from webhook.server import DeadlineHttpToolsProtocol
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,9 +25,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _serving(port: int) -> AsyncIterator[None]:
+async def _serving(port: int, *, body_read_timeout: float = BODY_READ_TIMEOUT_S) -> AsyncIterator[None]:
     config = uvicorn.Config(
-        create_app(KnscaleConfig()),
+        create_app(KnscaleConfig(), body_read_timeout=body_read_timeout),
         host="127.0.0.1",
         port=port,
         http=DeadlineHttpToolsProtocol,
@@ -82,12 +81,10 @@ def test_a_slow_request_head_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None
     asyncio.run(main())
 
 
-def test_a_slow_body_gets_408_and_a_vanished_client_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app_module, "BODY_READ_TIMEOUT_S", 0.5)
-
+def test_a_slow_body_gets_408_and_a_vanished_client_is_not_an_error() -> None:
     async def main() -> None:
         port = _free_port()
-        async for _ in _serving(port):
+        async for _ in _serving(port, body_read_timeout=0.5):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
                 b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

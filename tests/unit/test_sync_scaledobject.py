@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.kube import (
-    CLASS_KEY,
-    HPA,
-    FakeKube,
-    build_controller,
-    hpa,
-    pod_autoscaler,
-    sks_ready_status,
-    workload,
-)
+from fakes.kube import build_controller
 
+from kubeapi.resources import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
+from kubeapi.testing import CLASS_KEY, HPA, FakeKube, hpa, pod_autoscaler, sks_ready_status, workload
 from reconciler.hpa.objects import PaConditions
-from reconciler.kube import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
 from reconciler.runtime.clock import FakeClock
 from translator.autoscaler_config import KedaConfig
 from translator.config import KnscaleConfig

@@ -1,18 +1,20 @@
-"""The one adapter between the reconciler and the Kubernetes API.
+"""The client: the `KubeApi` protocol and its implementation over the official `kubernetes` client.
 
-Every call into the official `kubernetes` client lives in this module. The rest of the
-reconciler speaks `KubeApi`: plain dicts in and out, our own error classes, and a resource
-described by group/version/plural. Tests drive the controller through an in-memory fake
-(`tests/fakes/kube.py`) that implements the same protocol; the e2e suite drives it against a
-real kube-apiserver.
+Every call into the official client lives in this module. The rest of knscale speaks
+`KubeApi`: plain dicts in and out, the errors of `kubeapi.errors`, and a collection described
+by `kubeapi.resources.Resource`. Tests drive the callers through the in-memory fake
+(`kubeapi.testing.FakeKube`) that implements the same protocol; the e2e suite drives them
+against a real kube-apiserver.
 
 Why raw REST rather than the generated typed APIs: the reconciler mostly handles custom
 resources (PodAutoscaler, ServerlessService, ScaledObject), the generated models drop
 unknown fields, and the client's generator is being replaced (v37 regenerated everything on
 pydantic). Requests are built and authenticated by the client's `ApiClient`
-(`param_serialize` + `call_api`), so kubeconfig and in-cluster auth, token refresh and TLS
-settings stay the client's job; decoding, error mapping and watch streaming are ours.
-The client is synchronous (urllib3); the controller runs it from its own threads.
+(`param_serialize` + `call_api`, which only the regenerated client has: hence the
+`kubernetes>=37,<38` pin and tests/unit/test_dependency_pins.py), so kubeconfig and in-cluster
+auth, token refresh and TLS settings stay the client's job; decoding, error mapping, the
+response-size bound and watch streaming are ours. The client is synchronous (urllib3);
+callers run it from their own threads.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from kubeapi.errors import ApiError, NotFound, body_excerpt, error_from_status
+from kubeapi.resources import Resource
+
 log = logging.getLogger(__name__)
 
 PatchType = Literal["json", "merge", "strategic"]
@@ -33,146 +38,14 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
     "strategic": "application/strategic-merge-patch+json",
 }
 # Largest response body we are willing to decode in one piece (a list of 10k transformed
-# Deployments is well under this); a bigger answer is a bug or an attack, not data.
+# Deployments is well under this); a bigger answer is a bug or an attack, not data. Callers
+# that read only small objects pass a tighter bound (the webhook: `SMALL_OBJECTS_MAX_BYTES`).
 MAX_BODY_BYTES = 256 * 1024 * 1024
+# A Secret is at most 1 MiB and a webhook configuration is small: anything bigger is not ours.
+SMALL_OBJECTS_MAX_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """A REST collection: `/apis/<group>/<version>/namespaces/<ns>/<plural>`."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(
-        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{_segment(namespace)}"
-        base += f"/{self.plural}"
-        if name is not None:
-            base += f"/{_segment(name)}"
-            if subresource:
-                base += f"/{_segment(subresource)}"
-        return base
-
-    def __str__(self) -> str:
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-
-def _segment(value: str) -> str:
-    # Names come from the API server, but a name is still input: refuse anything that would
-    # change the URL's shape rather than escaping it into something the server may reinterpret.
-    if not value or "/" in value or value in {".", ".."} or any(c in value for c in "?#%\\"):
-        raise ValueError(f"invalid path segment {value!r}")
-    return value
-
-
-DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
-STATEFULSETS = Resource("apps", "v1", "statefulsets", "StatefulSet")
-PODS = Resource("", "v1", "pods", "Pod")
-EVENTS = Resource("", "v1", "events", "Event")
-LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
-HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
-SCALEDOBJECTS = Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject")
-PODAUTOSCALERS = Resource("autoscaling.internal.knative.dev", "v1alpha1", "podautoscalers", "PodAutoscaler")
-SERVERLESSSERVICES = Resource(
-    "networking.internal.knative.dev", "v1alpha1", "serverlessservices", "ServerlessService"
-)
-
-WORKLOADS: dict[str, Resource] = {"Deployment": DEPLOYMENTS, "StatefulSet": STATEFULSETS}
-
-
-# ---- errors -------------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    """A failed API call: HTTP status (0 = no answer), the Status reason and message."""
-
-    def __init__(self, status: int, reason: str, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(f"{status} {reason}: {message}" if status else f"{reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
-
-    @property
-    def retriable(self) -> bool:
-        return self.status == 0 or self.status == 429 or self.status >= 500
-
-
-class NotFound(ApiError):
-    pass
-
-
-class Conflict(ApiError):
-    """409 for a stale resourceVersion (optimistic concurrency): re-read and retry."""
-
-
-class AlreadyExists(Conflict):
-    """409 on create: the object is there already."""
-
-
-class Gone(ApiError):
-    """410: the resourceVersion a watch asked for is too old; relist."""
-
-
-class Forbidden(ApiError):
-    pass
-
-
-class Invalid(ApiError):
-    pass
-
-
-def error_from_status(status: int, body: Mapping[str, Any] | None, fallback: str = "") -> ApiError:
-    """Map an HTTP status plus a `metav1.Status` body to our error classes."""
-    reason = str((body or {}).get("reason") or "") or _REASONS.get(status, "Unknown")
-    message = str((body or {}).get("message") or fallback or reason)[:1000]
-    retry_after: float | None = None
-    details = (body or {}).get("details")
-    if isinstance(details, Mapping) and isinstance(details.get("retryAfterSeconds"), int | float):
-        retry_after = float(details["retryAfterSeconds"])
-    cls: type[ApiError]
-    if status == 404:
-        cls = NotFound
-    elif status == 409:
-        cls = AlreadyExists if reason == "AlreadyExists" else Conflict
-    elif status == 410 or reason in {"Expired", "Gone"}:
-        cls = Gone
-    elif status == 403:
-        cls = Forbidden
-    elif status == 422:
-        cls = Invalid
-    else:
-        cls = ApiError
-    return cls(status, reason, message, retry_after=retry_after)
-
-
-_REASONS = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    409: "Conflict",
-    410: "Expired",
-    422: "Invalid",
-    429: "TooManyRequests",
-    500: "InternalError",
-    503: "ServiceUnavailable",
-    504: "Timeout",
-}
-
-
-# ---- the protocol the rest of the reconciler uses --------------------------------------------
+# ---- the protocol every caller uses --------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +61,11 @@ class WatchEvent:
 
 
 class KubeApi(Protocol):
-    """What the reconciler needs from a Kubernetes API server. Implementations raise `ApiError`."""
+    """What knscale needs from a Kubernetes API server. Implementations raise `ApiError`.
+
+    `get` raises `NotFound` when the object is absent (`kubeapi.apply.get_or_none` turns that
+    into None); `delete` answers False instead.
+    """
 
     def list(
         self, res: Resource, namespace: str | None, *, label_selector: str | None = None
@@ -233,6 +110,10 @@ class KubeApi(Protocol):
         subresource: str | None = None,
     ) -> dict[str, Any]: ...
 
+    def delete(self, res: Resource, namespace: str | None, name: str) -> bool:
+        """True when deleted, False when there was nothing to delete."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -243,14 +124,27 @@ class KubernetesApi:
     """`KubeApi` over the official client's `ApiClient` (kubeconfig or in-cluster)."""
 
     def __init__(
-        self, api_client: Any, *, request_timeout: float = 30.0, field_manager: str = "knscale"
+        self,
+        api_client: Any,
+        *,
+        request_timeout: float = 30.0,
+        field_manager: str = "knscale",
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._client = api_client
         self._timeout = request_timeout
         self._field_manager = field_manager
+        self._max_body = max_body_bytes
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> KubernetesApi:
+    def from_kubeconfig(
+        cls,
+        path: str | None = None,
+        context: str | None = None,
+        *,
+        request_timeout: float = 30.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> KubernetesApi:
         from kubernetes import client as kclient
         from kubernetes import config as kconfig
 
@@ -265,11 +159,15 @@ class KubernetesApi:
         except Exception as exc:  # the loader raises several unrelated exception types
             raise ApiError(
                 0, "ConfigError", f"cannot load kubeconfig {path or '~/.kube/config'}: {exc}"
-            ) from None
-        return cls(kclient.ApiClient(configuration))
+            ) from exc
+        return cls(
+            kclient.ApiClient(configuration), request_timeout=request_timeout, max_body_bytes=max_body_bytes
+        )
 
     @classmethod
-    def in_cluster(cls) -> KubernetesApi:
+    def in_cluster(
+        cls, *, request_timeout: float = 30.0, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> KubernetesApi:
         from kubernetes import client as kclient
         from kubernetes import config as kconfig
 
@@ -277,8 +175,10 @@ class KubernetesApi:
         try:
             kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except Exception as exc:
-            raise ApiError(0, "ConfigError", f"not running in a cluster: {exc}") from None
-        return cls(kclient.ApiClient(configuration))
+            raise ApiError(0, "ConfigError", f"not running in a cluster: {exc}") from exc
+        return cls(
+            kclient.ApiClient(configuration), request_timeout=request_timeout, max_body_bytes=max_body_bytes
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -312,8 +212,35 @@ class KubernetesApi:
             )
             resp = self._client.call_api(m, url, hdrs, data, post, _request_timeout=timeout or self._timeout)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ApiError(0, "ConnectionError", f"{method} {path}: {exc}") from None
+            raise ApiError(0, "ConnectionError", f"{method} {path}: {exc}") from exc
         return resp.response
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> tuple[int, dict[str, Any] | None]:
+        """One call: the status and the decoded JSON object (None if the body is not one).
+
+        Every non-streaming call comes through here, so every one is bounded by `max_body_bytes`
+        and mapped to the error tree the same way.
+        """
+        raw = self._send(method, path, query, body, content_type)
+        try:
+            data = raw.read(self._max_body + 1)
+        finally:
+            raw.release_conn()
+        if len(data) > self._max_body:
+            raise ApiError(
+                raw.status, "ResponseTooLarge", f"{method} {path}: body over {self._max_body} bytes"
+            )
+        decoded = _decode(data)
+        if not 200 <= raw.status <= 299:
+            raise error_from_status(raw.status, decoded, body_excerpt(data))
+        return raw.status, decoded
 
     def _call(
         self,
@@ -323,20 +250,9 @@ class KubernetesApi:
         body: Any = None,
         content_type: str | None = None,
     ) -> dict[str, Any]:
-        raw = self._send(method, path, query, body, content_type)
-        try:
-            data = raw.read(MAX_BODY_BYTES + 1)
-        finally:
-            raw.release_conn()
-        if len(data) > MAX_BODY_BYTES:
-            raise ApiError(
-                raw.status, "ResponseTooLarge", f"{method} {path}: body over {MAX_BODY_BYTES} bytes"
-            )
-        decoded = _decode(data)
-        if not 200 <= raw.status <= 299:
-            raise error_from_status(raw.status, decoded, data[:300].decode("utf-8", "replace"))
+        status, decoded = self._request(method, path, query, body, content_type)
         if decoded is None:
-            raise ApiError(raw.status, "BadResponse", f"{method} {path}: response is not a JSON object")
+            raise ApiError(status, "BadResponse", f"{method} {path}: response is not a JSON object")
         return decoded
 
     def _write_query(self) -> list[tuple[str, Any]]:
@@ -377,9 +293,9 @@ class KubernetesApi:
         # The read timeout outlives the server-side timeout so a quiet watch is not an error.
         raw = self._send("GET", res.path(namespace), query, timeout=(10.0, timeout_seconds + 15.0))
         if not 200 <= raw.status <= 299:
-            data = raw.read(1 << 20)
+            data = raw.read(min(1 << 20, self._max_body))
             raw.release_conn()
-            raise error_from_status(raw.status, _decode(data), data[:300].decode("utf-8", "replace"))
+            raise error_from_status(raw.status, _decode(data), body_excerpt(data))
         return self._events(raw, res)
 
     def _events(self, raw: Any, res: Resource) -> Iterator[WatchEvent]:
@@ -389,8 +305,8 @@ class KubernetesApi:
             for line in raw:
                 if not line.strip():
                     continue
-                if len(line) > MAX_BODY_BYTES:
-                    raise ApiError(0, "ResponseTooLarge", f"watch {res}: event over {MAX_BODY_BYTES} bytes")
+                if len(line) > self._max_body:
+                    raise ApiError(0, "ResponseTooLarge", f"watch {res}: event over {self._max_body} bytes")
                 event = _decode(line)
                 if event is None:
                     raise ApiError(0, "BadResponse", f"watch {res}: undecodable event")
@@ -445,6 +361,14 @@ class KubernetesApi:
             patch,
             _PATCH_CONTENT_TYPES[patch_type],
         )
+
+    def delete(self, res: Resource, namespace: str | None, name: str) -> bool:
+        try:
+            # A DELETE answers with the object or a Status; neither is needed, so any body is fine.
+            self._request("DELETE", res.path(namespace, name))
+        except NotFound:
+            return False
+        return True
 
 
 def _configuration(kclient: Any) -> Any:
