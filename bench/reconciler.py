@@ -28,7 +28,7 @@ from reconciler.metrics_store import MetricsStore
 from reconciler.policy import KpaPolicy, KpaState
 from reconciler.scaler import ScaleContext
 from reconciler.windows import StatTotals
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 CPU_TARGET_S = 0.200
 MEMORY_TARGET_MB = 300.0

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from knscale.settings import SettingsError, load_config
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 log = logging.getLogger("knscale.config")
 

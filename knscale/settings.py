@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 
 class SettingsError(Exception):

@@ -54,7 +54,7 @@ from reconciler.sync_objects import (
     name_of,
     namespace_of,
 )
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 log = logging.getLogger(__name__)
 

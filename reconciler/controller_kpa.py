@@ -42,10 +42,10 @@ from reconciler.sync_objects import (
     name_of,
     namespace_of,
 )
-from translator.annotations import KNSCALE_PROMETHEUS_QUERY
-from translator.config import KnscaleConfig
-from translator.findings import Finding
-from translator.kpa import KpaSettings, resolve_kpa_settings
+from translator.annotations.table import KNSCALE_PROMETHEUS_QUERY
+from translator.autoscaling.kpa import KpaSettings, resolve_kpa_settings
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding
 from translator.validate import validate_object
 
 log = logging.getLogger(__name__)

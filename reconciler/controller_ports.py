@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.kube import PatchType, Resource
-from translator.config import KnscaleConfig
-from translator.findings import Finding
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding
 
 
 class Cache(Protocol):
@@ -83,9 +83,9 @@ class TranslatorRenderer:
     """`ScaledObjectRenderer` over the translator's `render_scaled_object` (translator/keda.py)."""
 
     def _render(self, obj: Mapping[str, Any], target: Mapping[str, Any], config: KnscaleConfig) -> Rendered:
-        from translator import keda
-        from translator.rules import RULES
-        from translator.validate import object_ref
+        from translator.core.objects import object_ref
+        from translator.core.rules import RULES
+        from translator.keda import render as keda
 
         md = obj.get("metadata") or {}
         annotations = md.get("annotations") or {}

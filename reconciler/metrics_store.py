@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from reconciler.collectors.base import Collection, Collector, CollectTarget, RevisionKey, missing
 from reconciler.decider import Observation
 from reconciler.windows import RevisionWindows, observe
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from reconciler.decider import DeciderState, Decision, Observation, decide, initial_state
 from reconciler.scaler import ScaleContext, ScaleOutcome, ScalerState, initial_scaler_state, reconcile_scale
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 StateT = TypeVar("StateT")
 

@@ -52,7 +52,7 @@ from reconciler.sync_objects import (
     semantic_equal,
     status_view,
 )
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from translator import annotations as ann
-from translator.autoscaler_config import HPA_CLASS, KPA_CLASS, AutoscalerConfig, KedaConfig
-from translator.documents import SERVING_GROUP, has_revision_label
-from translator.values import ParseError, parse_bool
+from translator.annotations import table as ann
+from translator.config.autoscaler import HPA_CLASS, KPA_CLASS, AutoscalerConfig, KedaConfig
+from translator.core.objects import SERVING_GROUP, has_revision_label
+from translator.core.values import ParseError, parse_bool
 
 __all__ = ["HPA_CLASS", "KPA_CLASS"]
 

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook.registration import (
     DEFAULT_NAMESPACE,
     TEMPLATES_WEBHOOK_NAME,

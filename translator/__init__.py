@@ -1,5 +1,14 @@
 """Pure translation of annotations into validated settings, injection plans and manifests.
 
 Nothing in this package performs I/O, reads the clock or imports a Kubernetes client; an
-import-linter contract (pyproject.toml) keeps it so.
+import-linter contract (pyproject.toml) keeps it so. Its subpackages are layers, each
+importing only those below it (another contract):
+
+- `core`: findings, rule ids, value parsers, name checks, the object/site model;
+- `config`: knscale's settings and Knative's config-autoscaler / config-autoscaler-keda;
+- `annotations`: the declarative table of every key, and the model-injection keys;
+- `keda`: HPA-class revisions → ScaledObject / HorizontalPodAutoscaler, KEDA's own checks;
+- `autoscaling` (validation of the autoscaling keys, KPA settings) and `injection` (model
+  injection plans), side by side;
+- `validate` (one object → findings) and, on top, `lint` (one parsed document).
 """

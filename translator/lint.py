@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from translator.config import KnscaleConfig
-from translator.documents import iter_objects
-from translator.findings import Finding, ObjectRef
-from translator.rules import RULES
-from translator.validate import annotation_sites, object_ref, validate_object
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding, ObjectRef
+from translator.core.objects import annotation_sites, iter_objects, object_ref
+from translator.core.rules import RULES
+from translator.validate import validate_object
 
 Position = Callable[[str, str | None], tuple[int, int]]
 Duplicates = Callable[[str], list[tuple[str, int, int]]]

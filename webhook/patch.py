@@ -21,7 +21,7 @@ from typing import Any, TypeGuard
 import jsonpatch
 import orjson
 
-from translator.injection import InjectionPlan, TemplateChange
+from translator.injection.plan import InjectionPlan, TemplateChange
 
 Op = dict[str, Any]
 

@@ -14,11 +14,11 @@ import yaml
 
 from knscale import yamlio
 from knscale.settings import SettingsError, load_config, parse_yaml, read_text
-from translator.autoscaler_config import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
-from translator.config import KnscaleConfig
-from translator.findings import Finding, ObjectRef, Severity
+from translator.config.autoscaler import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding, ObjectRef, Severity
+from translator.core.rules import RULES
 from translator.lint import Located, lint_document
-from translator.rules import RULES
 
 CONFIG_AUTOSCALER = "config-autoscaler"
 CONFIG_AUTOSCALER_KEDA = "config-autoscaler-keda"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook import admission
 from webhook.app import create_app
 

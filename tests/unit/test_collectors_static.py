@@ -19,7 +19,7 @@ from reconciler.collectors.base import missing
 from reconciler.decider import decide, initial_state
 from reconciler.metrics_store import MetricsStore, run_scrape_loop, scrape_once
 from reconciler.windows import StatTotals
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 A = RevisionKey("default", "a")
 B = RevisionKey("default", "b")

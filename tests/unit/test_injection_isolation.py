@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from translator.config import InjectionConfig, KnscaleConfig
-from translator.injection import INIT_CONTAINER_NAME, InjectionPlan, plan_injection
+from translator.config.knscale import InjectionConfig, KnscaleConfig
+from translator.injection.plan import INIT_CONTAINER_NAME, InjectionPlan, plan_injection
 from webhook import admission
 from webhook.patch import plan_ops
 

@@ -11,8 +11,8 @@ import jsonpatch
 import kubernetes_validate
 import pytest
 
-from translator.config import DEFAULT_DOWNLOADER_IMAGE, InjectionConfig, KnscaleConfig
-from translator.injection import (
+from translator.config.knscale import DEFAULT_DOWNLOADER_IMAGE, InjectionConfig, KnscaleConfig
+from translator.injection.plan import (
     HOME_VOLUME,
     INIT_CONTAINER_NAME,
     MODEL_VOLUME,

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from translator.autoscaler_config import AutoscalerConfig, KedaConfig
-from translator.keda import (
+from translator.config.autoscaler import AutoscalerConfig, KedaConfig
+from translator.core.values import ParseError
+from translator.keda.render import (
     HpaRevision,
     OwnerRef,
     Rendered,
@@ -17,7 +18,6 @@ from translator.keda import (
     render_query,
     render_scaled_object,
 )
-from translator.values import ParseError
 
 P = "autoscaling.knative.dev/"
 NS = "test-namespace"
@@ -54,7 +54,7 @@ def spec(
 
 
 def error_ids(result: Rendered) -> set[str]:
-    from translator.rules import RULES
+    from translator.core.rules import RULES
 
     return {i.rule_id for i in result.issues if str(RULES[i.rule_id].severity) == "error"}
 
@@ -585,7 +585,7 @@ def test_override_keda_admission_would_reject(override: Any, rule: str) -> None:
 
 
 def test_bring_your_own_is_not_rendered_by_lint_rules() -> None:
-    from translator.keda import should_auto_create
+    from translator.keda.render import should_auto_create
 
     assert should_auto_create({P + "scaled-object-auto-create": "false"}, KedaConfig()) is False
     assert should_auto_create({P + "scaled-object-auto-create": "maybe"}, KedaConfig()) is True

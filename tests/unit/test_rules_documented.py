@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from translator.autoscaler_config import AutoscalerConfig
-from translator.config import KnscaleConfig
-from translator.hpa import render_hpa
-from translator.keda import HpaRevision, ScaleTargetRef
-from translator.rules import RULES
+from translator.config.autoscaler import AutoscalerConfig
+from translator.config.knscale import KnscaleConfig
+from translator.core.rules import RULES
+from translator.keda.hpa import render_hpa
+from translator.keda.render import HpaRevision, ScaleTargetRef
 from translator.validate import validate_object
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook import app as app_module
 from webhook.app import create_app
 from webhook.server import DeadlineHttpToolsProtocol

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from knscale.settings import SettingsError, load_config
-from translator.config import InjectionConfig, KnscaleConfig
+from translator.config.knscale import InjectionConfig, KnscaleConfig
 
 
 def test_defaults_load_without_file() -> None:

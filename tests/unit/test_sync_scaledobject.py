@@ -18,8 +18,8 @@ from fakes.kube import (
 from reconciler.controller_clock import FakeClock
 from reconciler.kube import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
 from reconciler.sync_objects import PaConditions
-from translator.autoscaler_config import KedaConfig
-from translator.config import KnscaleConfig
+from translator.config.autoscaler import KedaConfig
+from translator.config.knscale import KnscaleConfig
 
 PA = "hello-00001"
 AUTO_CREATE = "autoscaling.knative.dev/scaled-object-auto-create"

@@ -19,17 +19,15 @@ import copy
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard
+from typing import Any, Literal, TypeGuard
 
-from translator.config import InjectionConfig, KnscaleConfig
-from translator.findings import Finding, ObjectRef
-from translator.model_keys import ALL_KEYS, INJECTED, MOUNT_PATH, ModelRequest, read_model_request
-from translator.model_values import normalize_path
-from translator.rules import RULES
-from translator.values import parse_quantity
-
-if TYPE_CHECKING:
-    from translator.validate import AnnotationSite
+from translator.annotations.model_keys import ALL_KEYS, INJECTED, MOUNT_PATH, ModelRequest, read_model_request
+from translator.config.knscale import InjectionConfig, KnscaleConfig
+from translator.core.findings import Finding, ObjectRef
+from translator.core.names import normalize_path
+from translator.core.objects import AnnotationSite
+from translator.core.rules import RULES
+from translator.core.values import parse_quantity
 
 INIT_CONTAINER_NAME = "knscale-model-init"
 MODEL_VOLUME = "knscale-model"

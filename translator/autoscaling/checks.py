@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from translator import annotations as A
-from translator import documents, keda, model_keys
-from translator.autoscaler_config import HPA_CLASS, KPA_CLASS, AutoscalerConfig
-from translator.config import KnscaleConfig
-from translator.findings import Finding, ObjectRef
-from translator.rules import RULES
-from translator.values import SECOND, ParseError, RangeError, parse_duration, parse_float, parse_int
+from translator.annotations import model_keys
+from translator.annotations import table as A
+from translator.config.autoscaler import HPA_CLASS, KPA_CLASS, AutoscalerConfig
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding, ObjectRef
+from translator.core.objects import META_ANNOTATIONS, AnnotationSite, controlled_by_revision
+from translator.core.rules import RULES
+from translator.core.values import SECOND, ParseError, RangeError, parse_duration, parse_float, parse_int
+from translator.keda import render as keda
+from translator.keda.revision import revision_of
 
-if TYPE_CHECKING:
-    from translator.validate import AnnotationSite
-
-META = "metadata.annotations"
 DOMAIN_SUFFIX = ".knative.dev"
 
 
@@ -55,10 +54,10 @@ def autoscaling_findings(
     """Every autoscaling finding for one annotations map of one object."""
     out = _Collector(ref, site.path)
     ann = site.annotations
-    if role == "knative-template" and site.path == META:
+    if role == "knative-template" and site.path == META_ANNOTATIONS:
         _on_service_metadata(out, ann, str(obj.get("kind", "")))
         return out.findings
-    if role == "workload" and documents.controlled_by_revision(obj):
+    if role == "workload" and controlled_by_revision(obj):
         return []  # Knative made it for a revision and copied the revision's annotations onto it
     strings = {k: v for k, v in ann.items() if isinstance(v, str)}  # non-strings: KNS903, in validate
 
@@ -84,7 +83,7 @@ def autoscaling_findings(
 
     family = A.class_family(class_value)
     _class_effects(out, strings, family, class_value)
-    revision = documents.revision_of(obj, role, config.autoscaler.pod_autoscaler_class)
+    revision = revision_of(obj, role, config.autoscaler.pod_autoscaler_class)
     if revision is not None and family == A.KPA:
         _concurrency_cap(out, strings, revision.container_concurrency)
     _effective_bounds(out, strings, config.autoscaler)

@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from translator.autoscaler_config import AutoscalerConfig, KedaConfig
-from translator.model_values import has_dotdot_segment, is_image_reference, is_quantity, mount_path_problem
+from translator.config.autoscaler import AutoscalerConfig, KedaConfig
+from translator.core.names import has_dotdot_segment, is_image_reference, is_quantity, mount_path_problem
 
 # knscale sets these on the downloader itself; configuration may not override them.
 RESERVED_ENV = frozenset({"MODEL_URI", "MODEL_BUCKET", "MODEL_PATH", "MODEL_DIR", "HOME"})

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from translator.findings import Finding, ObjectRef, Severity
+from translator.core.findings import Finding, ObjectRef, Severity
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from translator.config import InjectionConfig
-from translator.findings import Finding, ObjectRef
-from translator.model_values import (
+from translator.config.knscale import InjectionConfig
+from translator.core.findings import Finding, ObjectRef
+from translator.core.names import (
     has_control_or_space,
     has_dotdot_segment,
     is_dns1123_subdomain,
@@ -25,8 +25,8 @@ from translator.model_values import (
     mount_path_problem,
     normalize_path,
 )
-from translator.rules import RULES
-from translator.values import parse_quantity
+from translator.core.rules import RULES
+from translator.core.values import parse_quantity
 
 PREFIX = "knscale.dev/"
 INJECT = "knscale.dev/inject-model"

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from translator import annotations as A
-from translator.autoscaler_config import HPA_CLASS, AutoscalerConfig
-from translator.keda import (
+from translator.annotations import table as A
+from translator.config.autoscaler import HPA_CLASS, AutoscalerConfig
+from translator.core.values import INT32_MAX, binary_si, cpu_quantity
+from translator.keda.render import (
     DEFAULT_CPU_TARGET,
     MIB,
     RESOURCE_TRIGGERS,
@@ -26,7 +27,6 @@ from translator.keda import (
     metric_type_for,
     scale_bounds,
 )
-from translator.values import INT32_MAX, binary_si, cpu_quantity
 
 API_VERSION = "autoscaling/v2"
 KIND = "HorizontalPodAutoscaler"

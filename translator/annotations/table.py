@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from translator import model_keys, values
-from translator.autoscaler_config import HPA_CLASS, KPA_CLASS
+from translator.annotations import model_keys
+from translator.config.autoscaler import HPA_CLASS, KPA_CLASS
+from translator.core import values
 
 AUTOSCALING_PREFIX = "autoscaling.knative.dev/"
 SERVING_PREFIX = "serving.knative.dev/"

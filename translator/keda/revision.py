@@ -7,53 +7,20 @@ Knative Service/Configuration creates (named `spec.template.metadata.name`, else
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from translator import annotations as A
-from translator.keda import HpaRevision, OwnerRef, ScaleTargetRef
-
-SERVING_GROUP = "serving.knative.dev"
-PA_API_VERSION = "autoscaling.internal.knative.dev/v1alpha1"
-REVISION_LABEL = "serving.knative.dev/revision"
-
-
-def mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def dig(obj: Any, *path: str) -> Any:
-    node = obj
-    for part in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
-
-
-def iter_objects(doc: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(path prefix, object) for a document; a `kind: List` yields its items (`items[3].`)."""
-    if isinstance(doc, Mapping) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-        for i, item in enumerate(doc["items"]):
-            yield from iter_objects(item, f"{prefix}items[{i}].")
-    else:
-        yield prefix, doc
-
-
-def controlled_by_revision(obj: Mapping[str, Any]) -> bool:
-    """A workload Knative made for a revision: Knative's own autoscaler or the HPA-class path scales it."""
-    refs = dig(obj, "metadata", "ownerReferences")
-    for ref in refs if isinstance(refs, list) else []:
-        if isinstance(ref, Mapping) and ref.get("kind") == "Revision":
-            api_version = ref.get("apiVersion")
-            if isinstance(api_version, str) and api_version.startswith(SERVING_GROUP + "/"):
-                return True
-    return False
-
-
-def has_revision_label(labels: Any) -> bool:
-    return isinstance(labels, Mapping) and REVISION_LABEL in labels
+from translator.annotations import table as A
+from translator.core.objects import (
+    PA_API_VERSION,
+    REVISION_LABEL,
+    SERVING_GROUP,
+    controlled_by_revision,
+    dig,
+    mapping,
+)
+from translator.keda.render import HpaRevision, OwnerRef, ScaleTargetRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,12 +34,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from translator import annotations as A
-from translator import keda_schema as S
-from translator.autoscaler_config import HPA_CLASS, AutoscalerConfig, KedaConfig
-from translator.findings import Severity
-from translator.rules import RULES
-from translator.values import (
+from translator.annotations import table as A
+from translator.config.autoscaler import HPA_CLASS, AutoscalerConfig, KedaConfig
+from translator.core.findings import Severity
+from translator.core.rules import RULES
+from translator.core.values import (
     INT32_MAX,
     ParseError,
     RangeError,
@@ -52,6 +51,7 @@ from translator.values import (
     parse_int,
     parse_quantity,
 )
+from translator.keda import schema as S
 
 API_VERSION = "keda.sh/v1alpha1"
 KIND = "ScaledObject"
