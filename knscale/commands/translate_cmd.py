@@ -104,9 +104,9 @@ def translate_object(
         }
         return [doc], findings, []
     if no_keda:
-        rendered = render_hpa(rev.hpa(), config.autoscaler)
+        rendered = render_hpa(rev.hpa, config.autoscaler)
     elif should_auto_create(rev.annotations, config.keda):
-        rendered = render_scaled_object(rev.hpa(), config.autoscaler, config.keda)
+        rendered = render_scaled_object(rev.hpa, config.autoscaler, config.keda)
     else:
         return [], findings, [f"{ref}: ScaledObject auto-creation is off (bring your own), nothing to render"]
     seen = {(f.rule_id, f.key, f.message) for f in findings}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from translator.config.autoscaler import AutoscalerConfig
 from translator.keda.hpa import render_hpa
-from translator.keda.render import HpaRevision, OwnerRef, Rendered, ScaleTargetRef
+from translator.keda.types import HpaRevision, OwnerRef, Rendered, ScaleTargetRef
 
 P = "autoscaling.knative.dev/"
 K8S = "1.33"

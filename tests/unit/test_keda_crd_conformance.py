@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from translator.config.autoscaler import AutoscalerConfig, KedaConfig
-from translator.keda.render import HpaRevision, OwnerRef, ScaleTargetRef, render_scaled_object
+from translator.keda.render import render_scaled_object
+from translator.keda.types import HpaRevision, OwnerRef, ScaleTargetRef
 
 CRD = Path(__file__).resolve().parents[1] / "schemas" / "keda" / "keda.sh_scaledobjects.yaml"
 P = "autoscaling.knative.dev/"

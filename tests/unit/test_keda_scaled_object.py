@@ -10,14 +10,9 @@ import pytest
 
 from translator.config.autoscaler import AutoscalerConfig, KedaConfig
 from translator.core.values import ParseError
-from translator.keda.render import (
-    HpaRevision,
-    OwnerRef,
-    Rendered,
-    ScaleTargetRef,
-    render_query,
-    render_scaled_object,
-)
+from translator.keda.gotemplate import render_query
+from translator.keda.render import render_scaled_object
+from translator.keda.types import HpaRevision, OwnerRef, Rendered, ScaleTargetRef
 
 P = "autoscaling.knative.dev/"
 NS = "test-namespace"

@@ -1,4 +1,4 @@
-"""docs/rules.md and translator/rules.py stay in step: every rule id in code has a section
+"""docs/rules.md and translator/core/rules.py stay in step: every rule id in code has a section
 `### KNSxxx — title` with a **Bad** and a **Good** YAML example, and every documented id exists.
 
 For the autoscaling rules (KNS1xx, KNS2xx) the examples are also executed: the Bad example
@@ -18,7 +18,7 @@ from translator.config.autoscaler import AutoscalerConfig
 from translator.config.knscale import KnscaleConfig
 from translator.core.rules import RULES
 from translator.keda.hpa import render_hpa
-from translator.keda.render import HpaRevision, ScaleTargetRef
+from translator.keda.types import HpaRevision, ScaleTargetRef
 from translator.validate import validate_object
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"

@@ -3,13 +3,13 @@
 Three layers, one validation step that collects every problem at once:
 1. Knative's own webhook rules (`annotation_validation.go`), with the cluster's
    config-autoscaler (`max-scale-limit`, `allow-zero-initial-scale`, the default class): KNS101–110.
-   Ranges come from the table in `translator/annotations.py`.
+   Ranges come from the table in `translator/annotations/table.py`.
 2. Where Knative is silent but the user is surely wrong: unknown and misspelt keys, shadowed
    aliases, keys the chosen class ignores, a target above containerConcurrency, a model download
    without a progress deadline: KNS111–120 (warnings unless Knative's behaviour is certainly
    broken).
 3. For HPA-class revisions, everything autoscaler-keda, KEDA or the HPA API would refuse later,
-   found by rendering the ScaledObject exactly as the reconciler will (`translator/keda.py`):
+   found by rendering the ScaledObject exactly as the reconciler will (`translator/keda/render.py`):
    KNS2xx. This layer runs once layer 1 passes, so a broken value is reported once, by the rule
    that owns it, not again by every consumer of it.
 """
@@ -28,7 +28,7 @@ from translator.core.findings import Finding, ObjectRef
 from translator.core.objects import META_ANNOTATIONS, AnnotationSite, controlled_by_revision
 from translator.core.rules import RULES
 from translator.core.values import SECOND, ParseError, RangeError, parse_duration, parse_float, parse_int
-from translator.keda import render as keda
+from translator.keda.render import render_scaled_object, should_auto_create
 from translator.keda.revision import revision_of
 
 DOMAIN_SUFFIX = ".knative.dev"
@@ -89,8 +89,8 @@ def autoscaling_findings(
     _effective_bounds(out, strings, config.autoscaler)
     if knative_site and role != "podautoscaler":
         _progress_deadline(out, strings)
-    if family == A.HPA and revision is not None and keda.should_auto_create(strings, config.keda):
-        rendered = keda.render_scaled_object(revision.hpa(), config.autoscaler, config.keda)
+    if family == A.HPA and revision is not None and should_auto_create(strings, config.keda):
+        rendered = render_scaled_object(revision.hpa, config.autoscaler, config.keda)
         for issue in rendered.issues:
             out.add(issue.rule_id, issue.key, issue.value, issue.message, issue.fix)
     elif family == A.HPA and revision is not None:

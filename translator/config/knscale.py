@@ -169,6 +169,6 @@ class KnscaleConfig(_Strict):
 
     injection: InjectionConfig = Field(default_factory=InjectionConfig)
     # Cluster facts for the autoscaling rules (Knative's config-autoscaler, autoscaler-keda's
-    # config-autoscaler-keda); defaults are theirs. See translator/autoscaler_config.py.
+    # config-autoscaler-keda); defaults are theirs. See translator/config/autoscaler.py.
     autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
     keda: KedaConfig = Field(default_factory=KedaConfig)

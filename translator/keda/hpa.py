@@ -1,6 +1,6 @@
 """HPA-class revision → a plain `autoscaling/v2` HorizontalPodAutoscaler (clusters without KEDA).
 
-The same revision semantics as the ScaledObject (`translator/keda.py`) — name, target, owner,
+The same revision semantics as the ScaledObject (`translator/keda/render.py`) — name, target, owner,
 bounds, cpu default target 70, `metric-type`, `window` and the scale-up/down rules — rendered
 the way Knative's own autoscaler-hpa does it (`pkg/reconciler/autoscaling/hpa/resources/hpa.go`),
 with two differences: `minReplicas` is at least 1 (an HPA cannot scale to zero without an alpha
@@ -16,17 +16,8 @@ from typing import Any
 from translator.annotations import table as A
 from translator.config.autoscaler import HPA_CLASS, AutoscalerConfig
 from translator.core.values import INT32_MAX, binary_si, cpu_quantity
-from translator.keda.render import (
-    DEFAULT_CPU_TARGET,
-    MIB,
-    RESOURCE_TRIGGERS,
-    HpaRevision,
-    Issue,
-    Rendered,
-    behavior,
-    metric_type_for,
-    scale_bounds,
-)
+from translator.keda.parts import behavior, metric_type_for, scale_bounds
+from translator.keda.types import DEFAULT_CPU_TARGET, MIB, RESOURCE_TRIGGERS, HpaRevision, Issue, Rendered
 
 API_VERSION = "autoscaling/v2"
 KIND = "HorizontalPodAutoscaler"

@@ -2,13 +2,17 @@
 
 Pure helpers shared by the lint rules, `knscale translate` and the reconciler: the revision a
 Knative Service/Configuration creates (named `spec.template.metadata.name`, else
-`<name>-00001`), the scale target and owner a ScaledObject gets, and `kind: List` expansion.
+`<name>-00001`), and the scale target and owner a ScaledObject gets.
+
+`hpa_revision` is the one builder of an `HpaRevision` from an object that carries its own
+scaling metadata (a PodAutoscaler, or a Deployment/StatefulSet scaled as one): lint and the
+reconciler both call it, so they cannot disagree on what they render (reachability included).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from translator.annotations import table as A
@@ -20,35 +24,35 @@ from translator.core.objects import (
     dig,
     mapping,
 )
-from translator.keda.render import HpaRevision, OwnerRef, ScaleTargetRef
+from translator.keda.types import HpaRevision, OwnerRef, ScaleTargetRef
+
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet"})
 
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """One revision-like thing to scale, as its PodAutoscaler would describe it."""
+    """One revision-like thing to scale: what the renderers are given, and how it is classed."""
 
-    name: str
-    namespace: str | None
-    annotations: Mapping[str, Any]
-    labels: Mapping[str, Any]
-    target: ScaleTargetRef
+    hpa: HpaRevision
     # None: the class is not set and must not default (a plain Deployment without a class).
     class_value: str | None
     container_concurrency: int = 0
-    owner: OwnerRef | None = None
-    containers: Sequence[Any] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def hpa(self) -> HpaRevision:
-        return HpaRevision(
-            name=self.name,
-            annotations=self.annotations,
-            target=self.target,
-            namespace=self.namespace,
-            labels=self.labels,
-            owner=self.owner,
-            containers=self.containers,
-        )
+    @property
+    def name(self) -> str:
+        return self.hpa.name
+
+    @property
+    def namespace(self) -> str | None:
+        return self.hpa.namespace
+
+    @property
+    def annotations(self) -> Mapping[str, Any]:
+        return self.hpa.annotations
+
+    @property
+    def target(self) -> ScaleTargetRef:
+        return self.hpa.target
 
 
 def _int(value: Any) -> int:
@@ -62,6 +66,52 @@ def _strings(value: Any) -> dict[str, Any]:
 def _containers(spec: Any) -> list[Mapping[str, Any]] | None:
     containers = dig(spec, "containers")
     return [c for c in containers if isinstance(c, Mapping)] if isinstance(containers, list) else None
+
+
+def pa_target(pa: Mapping[str, Any], name: str | None = None) -> ScaleTargetRef:
+    """A PodAutoscaler's `spec.scaleTargetRef`, defaulting as Knative does (`<name>-deployment`)."""
+    ref = mapping(dig(pa, "spec", "scaleTargetRef"))
+    pa_name = name or str(mapping(pa.get("metadata")).get("name") or "")
+    return ScaleTargetRef(
+        str(ref.get("apiVersion") or "apps/v1"),
+        str(ref.get("kind") or "Deployment"),
+        str(ref.get("name") or f"{pa_name}-deployment"),
+    )
+
+
+def workload_target(workload: Mapping[str, Any]) -> ScaleTargetRef:
+    """A Deployment/StatefulSet scaled as a revision targets itself."""
+    return ScaleTargetRef(
+        str(workload.get("apiVersion") or "apps/v1"),
+        str(workload.get("kind") or "Deployment"),
+        str(mapping(workload.get("metadata")).get("name") or ""),
+    )
+
+
+def hpa_revision(obj: Mapping[str, Any], target: ScaleTargetRef, *, name: str | None = None) -> HpaRevision:
+    """The HpaRevision of a PodAutoscaler or of a workload scaled as one, from its own metadata.
+
+    `name` overrides the object's name (`knscale translate --revision`). The owner reference is
+    the object itself (when it has a uid, as every object read from the API server has); a
+    PodAutoscaler whose `spec.reachability` is `Unreachable` gets min 0, as in Knative.
+    """
+    meta = mapping(obj.get("metadata"))
+    obj_name = str(meta.get("name") or "")
+    namespace = meta.get("namespace")
+    kind = str(obj.get("kind"))
+    uid = meta.get("uid")
+    default_api_version = PA_API_VERSION if kind == "PodAutoscaler" else "apps/v1"
+    api_version = str(obj.get("apiVersion") or default_api_version)
+    return HpaRevision(
+        name=name or obj_name,
+        annotations=_strings(meta.get("annotations")),
+        target=target,
+        namespace=namespace if isinstance(namespace, str) else None,
+        labels=_strings(meta.get("labels")),
+        owner=OwnerRef(api_version, kind, obj_name, uid) if isinstance(uid, str) and uid else None,
+        reachable=dig(obj, "spec", "reachability") != "Unreachable",
+        containers=_containers(dig(obj, "spec", "template", "spec")) if kind in WORKLOAD_KINDS else None,
+    )
 
 
 def revision_of(
@@ -87,67 +137,47 @@ def revision_of(
             labels.setdefault(f"{SERVING_GROUP}/configuration", name)
         labels.setdefault(REVISION_LABEL, rev)
         spec = template.get("spec")
-        return Revision(
+        hpa = HpaRevision(
             name=rev,
-            namespace=namespace,
             annotations=annotations,
-            labels=labels,
             target=ScaleTargetRef("apps/v1", "Deployment", f"{rev}-deployment"),
+            namespace=namespace,
+            labels=labels,
+            containers=_containers(spec),
+        )
+        return Revision(
+            hpa,
             class_value=A.autoscaler_class(annotations, default_class),
             container_concurrency=_int(dig(spec, "containerConcurrency")),
-            containers=_containers(spec),
         )
     if role == "revision":
         rev = revision_name or name
         annotations = _strings(meta.get("annotations"))
         spec = obj.get("spec")
-        return Revision(
+        hpa = HpaRevision(
             name=rev,
-            namespace=namespace,
             annotations=annotations,
-            labels=_strings(meta.get("labels")),
             target=ScaleTargetRef("apps/v1", "Deployment", f"{rev}-deployment"),
-            class_value=A.autoscaler_class(annotations, default_class),
-            container_concurrency=_int(dig(spec, "containerConcurrency")),
+            namespace=namespace,
+            labels=_strings(meta.get("labels")),
             containers=_containers(spec),
         )
-    if role == "podautoscaler":
-        annotations = _strings(meta.get("annotations"))
-        ref = mapping(dig(obj, "spec", "scaleTargetRef"))
-        uid = meta.get("uid")
-        pa_name = revision_name or name
         return Revision(
-            name=pa_name,
-            namespace=namespace,
-            annotations=annotations,
-            labels=_strings(meta.get("labels")),
-            target=ScaleTargetRef(
-                str(ref.get("apiVersion") or "apps/v1"),
-                str(ref.get("kind") or "Deployment"),
-                str(ref.get("name") or f"{pa_name}-deployment"),
-            ),
+            hpa,
             class_value=A.autoscaler_class(annotations, default_class),
+            container_concurrency=_int(dig(spec, "containerConcurrency")),
+        )
+    if role == "podautoscaler":
+        hpa = hpa_revision(obj, pa_target(obj, revision_name), name=revision_name)
+        return Revision(
+            hpa,
+            class_value=A.autoscaler_class(hpa.annotations, default_class),
             container_concurrency=_int(dig(obj, "spec", "containerConcurrency")),
-            owner=OwnerRef(str(obj.get("apiVersion") or PA_API_VERSION), "PodAutoscaler", name, uid)
-            if isinstance(uid, str) and uid
-            else None,
         )
     if role == "workload":
         if controlled_by_revision(obj):
             return None
-        annotations = _strings(meta.get("annotations"))
-        class_value = annotations.get(A.CLASS.name)
-        uid = meta.get("uid")
-        kind = str(obj.get("kind"))
-        api_version = str(obj.get("apiVersion") or "apps/v1")
-        return Revision(
-            name=revision_name or name,
-            namespace=namespace,
-            annotations=annotations,
-            labels=_strings(meta.get("labels")),
-            target=ScaleTargetRef(api_version, kind, name),
-            class_value=class_value if isinstance(class_value, str) else None,
-            containers=_containers(dig(obj, "spec", "template", "spec")),
-            owner=OwnerRef(api_version, kind, name, uid) if isinstance(uid, str) and uid else None,
-        )
+        hpa = hpa_revision(obj, workload_target(obj), name=revision_name)
+        class_value = hpa.annotations.get(A.CLASS.name)
+        return Revision(hpa, class_value=class_value if isinstance(class_value, str) else None)
     return None
