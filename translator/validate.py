@@ -30,7 +30,7 @@ from translator.core.objects import (
     role_of,
 )
 from translator.core.rules import RULES
-from translator.injection import plan as injection
+from translator.injection.checks import model_findings
 
 _RULE_ID = re.compile(r"(?<![A-Za-z0-9])KNS[0-9]{3}(?![0-9])")  # KNS1111 is not KNS111
 
@@ -56,7 +56,7 @@ def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: 
     for site in annotation_sites(obj):
         findings += _shape_findings(obj, site, ref)
         if site.model_keys:
-            findings += injection.model_findings(obj, site, ref, config)
+            findings += model_findings(obj, site, ref, config)
         if site.autoscaling_keys:
             findings += autoscaling.autoscaling_findings(obj, role, site, ref, config)
         elif _judges_misplaced_autoscaling(obj, role):

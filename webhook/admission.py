@@ -22,7 +22,8 @@ from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef, Severity
 from translator.core.objects import object_ref
 from translator.core.rules import RULES
-from translator.injection.plan import TEMPLATE_KINDS, plan_injection, plan_template_injection, settle_template
+from translator.injection.plan import plan_injection
+from translator.injection.template import TEMPLATE_KINDS, plan_template_injection, settle_template
 from translator.validate import validate_object
 from webhook.patch import TEMPLATE_PREFIX, diff_ops, encode_patch, injected_template, plan_ops
 from webhook.registration import MIRROR_POD_ANNOTATION

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from translator.config.knscale import InjectionConfig, KnscaleConfig
-from translator.injection.plan import INIT_CONTAINER_NAME, InjectionPlan, plan_injection
+from translator.injection.common import INIT_CONTAINER_NAME
+from translator.injection.plan import InjectionPlan, plan_injection
 from webhook import admission
 from webhook.patch import plan_ops
 

@@ -20,7 +20,7 @@ from test_injection_properties import pods
 
 from translator.annotations.model_keys import INJECTED
 from translator.config.knscale import KnscaleConfig
-from translator.injection.plan import INIT_CONTAINER_NAME, MODEL_VOLUME, OWNED_VOLUMES
+from translator.injection.common import INIT_CONTAINER_NAME, MODEL_VOLUME, OWNED_VOLUMES
 from webhook import admission
 
 ON = KnscaleConfig.model_validate({"injection": {"mutate_templates": True}})

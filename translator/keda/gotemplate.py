@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-from translator.core.values import (
-    ParseError,
-)
+from translator.core.values import ParseError
 
 _ACTION = re.compile(r"\{\{(-\s)?\s*(.*?)\s*(\s-)?\}\}", re.DOTALL)
 

@@ -11,10 +11,7 @@ from typing import Any
 
 from translator.annotations import table as A
 from translator.config.autoscaler import AutoscalerConfig
-from translator.core.values import (
-    binary_si,
-    cpu_quantity,
-)
+from translator.core.values import binary_si, cpu_quantity
 from translator.keda import schema as S
 from translator.keda.types import MIB, RESOURCE_TRIGGERS, HpaRevision, Issue, annotation_issue
 

@@ -7,10 +7,7 @@ from collections.abc import Mapping
 
 from translator.annotations import table as A
 from translator.config.autoscaler import HPA_CLASS
-from translator.core.values import (
-    ParseError,
-    parse_bool,
-)
+from translator.core.values import ParseError, parse_bool
 from translator.keda.types import RESOURCE_TRIGGERS, HpaRevision, Issue, annotation_issue
 
 _PROMETHEUS_KEYS = (
