@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from translator.annotations.model_keys import ALL_KEYS, INJECTED, MOUNT_PATH, ModelRequest, read_model_request
+from translator.annotations.model_keys import ALL_KEYS, INJECTED, MOUNT_PATH
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.names import normalize_path
@@ -22,6 +22,7 @@ from translator.core.objects import (
 from translator.core.rules import RULES
 from translator.injection.common import INIT_CONTAINER_NAME, MODEL_VOLUME, as_list, as_map, is_map
 from translator.injection.fixed import fixed_parts
+from translator.injection.request import ModelRequest, read_model_request
 
 
 def model_findings(

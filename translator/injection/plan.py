@@ -19,17 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from translator.annotations.model_keys import ALL_KEYS, INJECTED, ModelRequest, read_model_request
+from translator.annotations.model_keys import ALL_KEYS, INJECTED
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.names import normalize_path
 from translator.core.objects import META_ANNOTATIONS, POD_SPEC
-from translator.injection.checks import (
-    app_containers,
-    namespace_findings,
-    spec_findings,
-    spec_shape_findings,
-)
+from translator.injection.checks import app_containers, namespace_findings, spec_findings, spec_shape_findings
 from translator.injection.common import (
     HOME_VOLUME,
     INIT_CONTAINER_NAME,
@@ -41,6 +36,7 @@ from translator.injection.common import (
     is_map,
 )
 from translator.injection.fixed import FixedParts, fixed_parts
+from translator.injection.request import ModelRequest, read_model_request
 
 ListField = Literal["containers", "initContainers"]
 

@@ -9,13 +9,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from translator.annotations.model_keys import ALL_KEYS, INJECTED, read_model_request
+from translator.annotations.model_keys import ALL_KEYS, INJECTED
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
-from translator.core.objects import (
-    TEMPLATE_ANNOTATIONS,
-    TEMPLATE_SPEC,
-)
+from translator.core.objects import TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC
 from translator.core.rules import RULES
 from translator.core.values import parse_quantity
 from translator.injection.checks import app_containers, namespace_findings, spec_findings, spec_shape_findings
@@ -29,6 +26,7 @@ from translator.injection.common import (
 )
 from translator.injection.fixed import fixed_parts
 from translator.injection.plan import InjectionPlan, build_plan
+from translator.injection.request import read_model_request
 
 # (group, kind) of the workloads whose pod template is injected in template mode → whether it is
 # a Knative template (its single container may be unnamed).
