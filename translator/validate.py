@@ -29,6 +29,7 @@ from translator.core.objects import (
     object_ref,
     role_of,
 )
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.injection.checks import model_findings
 
@@ -74,7 +75,7 @@ def _metadata_findings(obj: Mapping[str, Any], ref: ObjectRef) -> list[Finding]:
     if not isinstance(meta, Mapping):
         return []
     return [
-        RULES["KNS902"].finding(
+        RULES[RuleId.KNS902].finding(
             ref,
             f"metadata.{field}",
             None,
@@ -92,7 +93,7 @@ def _shape_findings(obj: Mapping[str, Any], site: AnnotationSite, ref: ObjectRef
     raw: Any = obj
     for part in site.path.split("."):
         raw = raw.get(part) if isinstance(raw, Mapping) else None
-    rule = RULES["KNS903"]
+    rule = RULES[RuleId.KNS903]
     if raw is not None and not isinstance(raw, Mapping):
         return [
             rule.finding(
@@ -170,7 +171,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     out = []
     for f in findings:
         key = (f.rule_id, f.path, f.key)
-        if f.rule_id == "KNS903" and key in seen:
+        if f.rule_id == RuleId.KNS903 and key in seen:
             continue
         seen.add(key)
         out.append(f)

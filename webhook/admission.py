@@ -21,6 +21,7 @@ import orjson
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef, Severity
 from translator.core.objects import object_ref
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.injection.plan import plan_injection
 from translator.injection.template import TEMPLATE_KINDS, plan_template_injection, settle_template
@@ -296,7 +297,7 @@ def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) ->
 
 def _injection_failed(review: Review, ref: ObjectRef, path: str, subject: str, report: str) -> Decision:
     """KNS030: a bug on knscale's side becomes an explicit denial, never a 500 or a half-made patch."""
-    finding = RULES["KNS030"].finding(
+    finding = RULES[RuleId.KNS030].finding(
         ref,
         path,
         None,

@@ -17,6 +17,7 @@ from knscale.settings import SettingsError, load_config, parse_yaml, read_text
 from translator.config.autoscaler import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef, Severity
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.lint import Located, lint_document
 
@@ -110,7 +111,7 @@ def _configmaps(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
 
 
 def read_error_finding(err: yamlio.ReadError) -> Located:
-    finding = RULES["KNS901"].finding(
+    finding = RULES[RuleId.KNS901].finding(
         ObjectRef(kind="", name=err.source),
         INPUT_PATH,
         None,

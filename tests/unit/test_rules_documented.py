@@ -109,3 +109,14 @@ def test_bad_example_raises_the_rule_and_good_example_does_not(rule_id: str) -> 
     good, good_errors = _rule_ids(rule_id, yaml.safe_load(examples["Good"]))
     assert rule_id not in good
     assert not good_errors, f"the Good example of {rule_id} has errors {good_errors}"
+
+
+def test_rule_ids_are_an_enum_whose_members_are_their_text() -> None:
+    # The enum is what mypy checks; text ids (lint-ignore, docs/rules.md) must still find a rule.
+    from translator.core.rule_ids import RuleId
+
+    assert set(RULES) == set(RuleId)
+    for rule_id in RuleId:
+        assert rule_id.name == rule_id.value == str(rule_id) == f"{rule_id}"
+        assert RULES[rule_id] is RULES[rule_id.value]  # type: ignore[index]
+        assert RULES[rule_id].id is rule_id

@@ -27,6 +27,7 @@ from translator.config.autoscaler import HPA_CLASS, KPA_CLASS, AutoscalerConfig
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.objects import META_ANNOTATIONS, AnnotationSite, controlled_by_revision
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.keda.render import render_scaled_object, should_auto_create
 from translator.keda.revision import revision_of
@@ -51,7 +52,7 @@ def autoscaling_findings(
         present = [k for k in strings if k in A.AUTOSCALING_SPELLINGS]
         if present:
             out.add(
-                "KNS117",
+                RuleId.KNS117,
                 present[0],
                 strings[present[0]],
                 f"{', '.join(present)} {'does' if len(present) == 1 else 'do'} nothing: knscale scales a "
@@ -79,7 +80,7 @@ def autoscaling_findings(
             out.add(issue.rule_id, issue.key, issue.value, issue.message, issue.fix)
     elif family == A.HPA and revision is not None:
         out.add(
-            "KNS223",
+            RuleId.KNS223,
             A.AUTO_CREATE.name if A.AUTO_CREATE.lookup(strings) else None,
             strings.get(A.AUTO_CREATE.name),
             f"ScaledObject auto-creation is off: yours must target {revision.target.name} and set "
@@ -93,7 +94,7 @@ def _on_service_metadata(out: Collector, ann: Mapping[str, Any], kind: str) -> N
     for key, value in ann.items():
         if key.startswith(A.AUTOSCALING_PREFIX):
             out.add(
-                "KNS114",
+                RuleId.KNS114,
                 key,
                 value,
                 f"autoscaling annotations on a {kind}'s own metadata are refused by Knative; "
@@ -113,7 +114,7 @@ def misplaced_findings(site: AnnotationSite, ref: ObjectRef, kind: str) -> list[
                 if kind == "Pod"
                 else "move it to the workload's metadata.annotations"
             )
-            out.add("KNS116", key, value, f"{key} has no effect {where}", fix)
+            out.add(RuleId.KNS116, key, value, f"{key} has no effect {where}", fix)
     return out.findings
 
 
@@ -134,7 +135,7 @@ def _key_spelling(out: Collector, ann: Mapping[str, str]) -> None:
         else:
             message = f"Knative ignores unknown key {key}"
             fix = "remove it; docs/rules.md lists the keys Knative and autoscaler-keda read"
-        finding = RULES["KNS111"].finding(out.ref, out.path, key, value, message, fix)
+        finding = RULES[RuleId.KNS111].finding(out.ref, out.path, key, value, message, fix)
         if hint is not None:
             finding.extra["didYouMean"] = hint
         out.findings.append(finding)
@@ -147,7 +148,7 @@ def _key_spelling(out: Collector, ann: Mapping[str, str]) -> None:
         winner = present[0]
         for loser in present[1:]:
             out.add(
-                "KNS112",
+                RuleId.KNS112,
                 loser,
                 ann[loser],
                 f"{loser} is ignored because {winner} is also set (Knative reads {winner} first)",
@@ -155,7 +156,7 @@ def _key_spelling(out: Collector, ann: Mapping[str, str]) -> None:
             )
         if winner != spec.name:
             out.add(
-                "KNS113",
+                RuleId.KNS113,
                 winner,
                 ann[winner],
                 f"{winner} is a legacy alias of {spec.name}",
@@ -175,7 +176,7 @@ def _class_effects(out: Collector, ann: Mapping[str, str], family: str | None, c
             continue
         if spec.owner is A.Owner.AUTOSCALER_KEDA:
             out.add(
-                "KNS217",
+                RuleId.KNS217,
                 found[0],
                 found[1],
                 f"{found[0]} is read by autoscaler-keda, which scales only {HPA_CLASS} revisions; "
@@ -184,7 +185,7 @@ def _class_effects(out: Collector, ann: Mapping[str, str], family: str | None, c
             )
         else:
             out.add(
-                "KNS115",
+                RuleId.KNS115,
                 found[0],
                 found[1],
                 f"{found[0]} has no effect with {class_value}",
@@ -198,7 +199,7 @@ def _concurrency_cap(out: Collector, ann: Mapping[str, str], container_concurren
     target = A.read_float(ann, A.TARGET)
     if target is not None and target > container_concurrency:
         out.add(
-            "KNS119",
+            RuleId.KNS119,
             A.TARGET.name,
             ann[A.TARGET.name],
             f"target {ann[A.TARGET.name]} is above containerConcurrency {container_concurrency}; "
@@ -218,7 +219,7 @@ def _effective_bounds(out: Collector, ann: Mapping[str, str], asc: AutoscalerCon
         found = A.MIN_SCALE.lookup(ann) or A.MAX_SCALE.lookup(ann)
         key, value = found if found is not None else (None, None)
         out.add(
-            "KNS120",
+            RuleId.KNS120,
             key,
             value,
             f"effective min-scale {lo} exceeds effective max-scale {hi} (one comes from config-autoscaler); "
@@ -235,7 +236,7 @@ def _progress_deadline(out: Collector, ann: Mapping[str, str]) -> None:
         return
     key = model_keys.INJECT if model_keys.INJECT in ann else model_keys.BARE_INJECT
     out.add(
-        "KNS118",
+        RuleId.KNS118,
         key,
         flag,
         "the model is downloaded before the container starts, and the download counts against "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from translator.core.findings import Finding, ObjectRef
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 
 
@@ -14,7 +15,7 @@ class Collector:
         self.path = path
         self.findings: list[Finding] = []
 
-    def add(self, rule_id: str, key: str | None, value: Any, message: str, fix: str | None = None) -> None:
+    def add(self, rule_id: RuleId, key: str | None, value: Any, message: str, fix: str | None = None) -> None:
         self.findings.append(RULES[rule_id].finding(self.ref, self.path, key, value, message, fix))
 
     @property

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from translator.annotations import table as A
 from translator.autoscaling.collector import Collector
 from translator.config.autoscaler import HPA_CLASS, KPA_CLASS, AutoscalerConfig
+from translator.core.rule_ids import RuleId
 from translator.core.values import SECOND, ParseError, RangeError, parse_duration, parse_float, parse_int
 
 DOMAIN_SUFFIX = ".knative.dev"
@@ -31,11 +32,15 @@ def _check_float(out: Collector, ann: Mapping[str, str], spec: A.Annotation) -> 
     try:
         number = parse_float(text)
     except (ParseError, RangeError):
-        out.add("KNS101", key, text, f"{text!r} is not a number", f"give a number {_bounds_text(spec)}")
+        out.add(RuleId.KNS101, key, text, f"{text!r} is not a number", f"give a number {_bounds_text(spec)}")
         return
     if math.isnan(number) or math.isinf(number):
         out.add(
-            "KNS101", key, text, f"{text!r} is not a finite number", f"give a number {_bounds_text(spec)}"
+            RuleId.KNS101,
+            key,
+            text,
+            f"{text!r} is not a finite number",
+            f"give a number {_bounds_text(spec)}",
         )
         return
     lo = -math.inf if spec.minimum is None else spec.minimum
@@ -51,7 +56,7 @@ def _check_float(out: Collector, ann: Mapping[str, str], spec: A.Annotation) -> 
     else:
         message = f"{text} is out of range: must be {_bounds_text(spec)}"
         fix = f"use a value {_bounds_text(spec)}"
-    out.add("KNS102", key, text, message, fix)
+    out.add(RuleId.KNS102, key, text, message, fix)
 
 
 def _example_duration(spec: A.Annotation) -> str:
@@ -69,13 +74,13 @@ def _check_duration(out: Collector, ann: Mapping[str, str], spec: A.Annotation) 
     try:
         nanos = parse_duration(text)
     except (ParseError, RangeError) as exc:
-        out.add("KNS101", key, text, f"{exc}", "write a duration such as 60s, 2m or 1h")
+        out.add(RuleId.KNS101, key, text, f"{exc}", "write a duration such as 60s, 2m or 1h")
         return
     lo = None if spec.minimum is None else spec.minimum * SECOND
     hi = None if spec.maximum is None else spec.maximum * SECOND
     if (lo is not None and nanos < lo) or (hi is not None and nanos > hi):
         out.add(
-            "KNS102",
+            RuleId.KNS102,
             key,
             text,
             f"{text} is out of range: must be {_bounds_text(spec, 's')}",
@@ -84,7 +89,7 @@ def _check_duration(out: Collector, ann: Mapping[str, str], spec: A.Annotation) 
         return
     if spec.precision is not A.Precision.ANY and nanos % SECOND:
         out.add(
-            "KNS103",
+            RuleId.KNS103,
             key,
             text,
             f"{text} must be specified with at most second precision",
@@ -102,15 +107,23 @@ def _int32_ge0(out: Collector, ann: Mapping[str, str], spec: A.Annotation) -> tu
         value = parse_int(text, 32)
     except RangeError:
         out.add(
-            "KNS102", key, text, f"{text} is out of range: must be between 0 and 2147483647", "use 0 or more"
+            RuleId.KNS102,
+            key,
+            text,
+            f"{text} is out of range: must be between 0 and 2147483647",
+            "use 0 or more",
         )
         return 0, False
     except ParseError:
-        out.add("KNS101", key, text, f"{text!r} is not a whole number", "write a whole number such as 1")
+        out.add(RuleId.KNS101, key, text, f"{text!r} is not a whole number", "write a whole number such as 1")
         return 0, False
     if value < 0:
         out.add(
-            "KNS102", key, text, f"{text} is out of range: must be between 0 and 2147483647", "use 0 or more"
+            RuleId.KNS102,
+            key,
+            text,
+            f"{text} is out of range: must be between 0 and 2147483647",
+            "use 0 or more",
         )
         return 0, False
     return value, True
@@ -124,7 +137,7 @@ def knative_rules(
         written = ann[A.CLASS.name]
         if written.endswith(DOMAIN_SUFFIX) and written not in (KPA_CLASS, HPA_CLASS):
             out.add(
-                "KNS104",
+                RuleId.KNS104,
                 A.CLASS.name,
                 written,
                 f"{written!r} is not a Knative autoscaler class",
@@ -133,7 +146,7 @@ def knative_rules(
         elif written.lower() in ("kpa", "hpa"):
             full = KPA_CLASS if written.lower() == "kpa" else HPA_CLASS
             out.add(
-                "KNS104",
+                RuleId.KNS104,
                 A.CLASS.name,
                 written,
                 f"{written!r} is taken as a custom autoscaler class that nothing implements, so the revision "
@@ -147,7 +160,7 @@ def knative_rules(
     min_found = A.MIN_SCALE.lookup(ann)
     if hi != 0 and hi < lo and max_found is not None:
         out.add(
-            "KNS106",
+            RuleId.KNS106,
             max_found[0],
             max_found[1],
             f"max-scale={hi} is less than min-scale={lo}"
@@ -158,7 +171,7 @@ def knative_rules(
         limit = asc.max_scale_limit
         if hi > limit:
             out.add(
-                "KNS107",
+                RuleId.KNS107,
                 max_found[0],
                 max_found[1],
                 f"max-scale={hi} is out of bounds: the cluster's max-scale-limit allows 1 to {limit}",
@@ -166,7 +179,7 @@ def knative_rules(
             )
         elif hi == 0:
             out.add(
-                "KNS107",
+                RuleId.KNS107,
                 max_found[0],
                 max_found[1],
                 f"max-scale=0 (unlimited), must be less than {limit} (the cluster's max-scale-limit)",
@@ -178,7 +191,7 @@ def knative_rules(
         try:
             activation = parse_int(text, 32)
         except (ParseError, RangeError):
-            out.add("KNS101", key, text, f"{text!r} is not a whole number", "write a whole number ≥ 2")
+            out.add(RuleId.KNS101, key, text, f"{text!r} is not a whole number", "write a whole number ≥ 2")
         else:
             message = None
             if lo > activation:
@@ -189,7 +202,7 @@ def knative_rules(
                 message = f"activation-scale={activation} must be greater than 1"
             if message is not None:
                 out.add(
-                    "KNS108",
+                    RuleId.KNS108,
                     key,
                     text,
                     message,
@@ -219,7 +232,7 @@ def knative_rules(
                 else "use concurrency or rps"
             )
             out.add(
-                "KNS105",
+                RuleId.KNS105,
                 A.METRIC.name,
                 metric,
                 f"metric {metric!r} is not supported by {KPA_CLASS}, which scales on concurrency or rps",
@@ -227,7 +240,7 @@ def knative_rules(
             )
         elif class_value == HPA_CLASS and metric == "":
             out.add(
-                "KNS105",
+                RuleId.KNS105,
                 A.METRIC.name,
                 metric,
                 f"an empty metric is not supported by {HPA_CLASS}",
@@ -243,7 +256,7 @@ def knative_rules(
             else " (Knative does not check it without a class annotation, and averages linearly)"
         )
         out.add(
-            "KNS110",
+            RuleId.KNS110,
             agg[0],
             agg[1],
             f"{agg[1]!r} is not an aggregation algorithm{note}",
@@ -256,13 +269,17 @@ def knative_rules(
         try:
             initial = parse_int(text, 64)
         except (ParseError, RangeError):
-            out.add("KNS101", key, text, f"{text!r} is not a whole number", "write a whole number such as 1")
+            out.add(
+                RuleId.KNS101, key, text, f"{text!r} is not a whole number", "write a whole number such as 1"
+            )
         else:
             if initial < 0:
-                out.add("KNS102", key, text, f"{key} must be greater than or equal to 0", "use 0 or more")
+                out.add(
+                    RuleId.KNS102, key, text, f"{key} must be greater than or equal to 0", "use 0 or more"
+                )
             elif initial > 2**31 - 1:
                 out.add(
-                    "KNS102",
+                    RuleId.KNS102,
                     key,
                     text,
                     f"{text} does not fit a 32-bit integer; "
@@ -271,7 +288,7 @@ def knative_rules(
                 )
             elif initial == 0 and not asc.allow_zero_initial_scale:
                 out.add(
-                    "KNS109",
+                    RuleId.KNS109,
                     key,
                     text,
                     f"{key}=0 not allowed by cluster (config-autoscaler allow-zero-initial-scale is false)",

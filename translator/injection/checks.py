@@ -19,6 +19,7 @@ from translator.core.objects import (
     TEMPLATE_SPEC,
     AnnotationSite,
 )
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.injection.common import INIT_CONTAINER_NAME, MODEL_VOLUME, as_list, as_map, is_map
 from translator.injection.fixed import fixed_parts
@@ -60,7 +61,7 @@ def _misplaced_findings(obj: Mapping[str, Any], ref: ObjectRef) -> list[Finding]
         as_map(as_map(as_map(obj.get("spec")).get("template")).get("metadata")).get("annotations")
     )
     return [
-        RULES["KNS021"].finding(
+        RULES[RuleId.KNS021].finding(
             ref,
             META_ANNOTATIONS,
             key,
@@ -79,7 +80,7 @@ def namespace_findings(
     if namespace is None or namespace not in config.injection.system_namespaces:
         return []
     return [
-        RULES["KNS018"].finding(
+        RULES[RuleId.KNS018].finding(
             ref,
             path,
             None,
@@ -131,7 +132,8 @@ def spec_shape_findings(
                         problems.append(f"{spec_path}.{list_field}[{i}].{name} is not a list")
                 problems += _named_items(c.get("volumeMounts"), f"{spec_path}.{list_field}[{i}].volumeMounts")
     return [
-        RULES["KNS022"].finding(ref, path, None, None, p, "send a well-formed pod spec") for p in problems
+        RULES[RuleId.KNS022].finding(ref, path, None, None, p, "send a well-formed pod spec")
+        for p in problems
     ]
 
 
@@ -166,7 +168,7 @@ def spec_findings(
     mount_key = request.mount_key or MOUNT_PATH
     if not apps:
         return [
-            RULES["KNS020"].finding(
+            RULES[RuleId.KNS020].finding(
                 ref,
                 path,
                 None,
@@ -179,7 +181,7 @@ def spec_findings(
     findings = []
     if request.source.scheme != "pvc":
         findings += [
-            RULES["KNS022"].finding(
+            RULES[RuleId.KNS022].finding(
                 ref,
                 path,
                 None,
@@ -207,7 +209,7 @@ def spec_findings(
                 continue
             if normalize_path(mount_path) == request.mount_path:
                 findings.append(
-                    RULES["KNS013"].finding(
+                    RULES[RuleId.KNS013].finding(
                         ref,
                         path,
                         request.mount_key,

@@ -10,6 +10,7 @@ from typing import Any
 from translator.annotations.model_keys import BARE_BUCKET, BARE_PATH, MODEL_URI
 from translator.config.knscale import InjectionConfig
 from translator.core.findings import Finding, ObjectRef
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 
 _SOURCE_KEYS = frozenset({MODEL_URI, BARE_BUCKET, BARE_PATH})
@@ -36,7 +37,7 @@ class Reader:
         self.findings: list[Finding] = []
         self.failed = False
 
-    def add(self, rule_id: str, key: str | None, value: Any, message: str, fix: str | None) -> None:
+    def add(self, rule_id: RuleId, key: str | None, value: Any, message: str, fix: str | None) -> None:
         if key in _SOURCE_KEYS and isinstance(value, str):
             value = redacted(value)  # findings reach kubectl, logs and lint output
         finding = RULES[rule_id].finding(self.ref, self.path, key, value, message, fix)
@@ -48,7 +49,7 @@ class Reader:
         if value is None or isinstance(value, str):
             return value
         self.add(
-            "KNS903",
+            RuleId.KNS903,
             key,
             value,
             f"annotation values must be strings, got {type(value).__name__}",
@@ -61,7 +62,7 @@ class Reader:
         c, b = self.get(canonical), self.get(bare)
         if c is not None and b is not None and c != b:
             self.add(
-                "KNS005",
+                RuleId.KNS005,
                 bare,
                 b,
                 f"{bare}={b!r} conflicts with {canonical}={c!r}",

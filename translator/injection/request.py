@@ -36,6 +36,7 @@ from translator.core.names import (
     mount_path_problem,
     normalize_path,
 )
+from translator.core.rule_ids import RuleId
 from translator.core.values import parse_quantity
 from translator.injection.reader import Reader
 from translator.injection.source import ModelSource, has_traversal, read_source
@@ -72,7 +73,7 @@ def read_model_request(
     for bare, canonical in LEGACY_KEYS.items():
         if bare in annotations:
             r.add(
-                "KNS004",
+                RuleId.KNS004,
                 bare,
                 annotations[bare],
                 f"{bare} is a legacy key, use {canonical}",
@@ -84,7 +85,7 @@ def read_model_request(
     if flag is not None and flag_key is not None:
         lowered = flag.strip().lower()
         if lowered not in ("true", "false"):
-            r.add("KNS001", flag_key, flag, f"{flag!r} is not true or false", f'set {flag_key}: "true"')
+            r.add(RuleId.KNS001, flag_key, flag, f"{flag!r} is not true or false", f'set {flag_key}: "true"')
             return None, r.findings
         inject = lowered == "true"
     if not inject:
@@ -92,7 +93,7 @@ def read_model_request(
             others = sorted(k for k in ALL_KEYS - {INJECT, BARE_INJECT} if k in annotations)
             if others:
                 r.add(
-                    "KNS003",
+                    RuleId.KNS003,
                     others[0],
                     annotations[others[0]],
                     f"{', '.join(others)} set but no inject flag, so nothing is injected",
@@ -106,7 +107,7 @@ def read_model_request(
     secret = r.get(CREDENTIALS_SECRET)
     if secret is not None and not is_dns1123_subdomain(secret):
         r.add(
-            "KNS016",
+            RuleId.KNS016,
             CREDENTIALS_SECRET,
             secret,
             f"{secret!r} is not a valid Secret name (lower-case RFC 1123 subdomain)",
@@ -117,7 +118,7 @@ def read_model_request(
         size_limit = config.model_size_limit
     elif not is_quantity(size_limit) or parse_quantity(size_limit) <= 0:
         r.add(
-            "KNS017",
+            RuleId.KNS017,
             SIZE_LIMIT,
             size_limit,
             f"{size_limit!r} is not a positive Kubernetes quantity",
@@ -127,7 +128,7 @@ def read_model_request(
         for key in (INIT_IMAGE, BARE_IMAGE, CREDENTIALS_SECRET, SIZE_LIMIT):
             if key in annotations:
                 r.add(
-                    "KNS019",
+                    RuleId.KNS019,
                     key,
                     annotations[key],
                     f"{key} has no effect: a pvc:// model is mounted directly, nothing is downloaded",
@@ -153,7 +154,7 @@ def _read_image(r: Reader) -> str | None:
         return None if r.failed and (INIT_IMAGE in r.ann or BARE_IMAGE in r.ann) else r.config.default_image
     if not is_image_reference(image):
         r.add(
-            "KNS014",
+            RuleId.KNS014,
             key,
             image,
             f"{image!r} is not an image reference",
@@ -167,7 +168,7 @@ def _read_image(r: Reader) -> str | None:
         and not any(fnmatch.fnmatchcase(image, p) for p in allow)
     ):
         r.add(
-            "KNS015",
+            RuleId.KNS015,
             key,
             image,
             f"{image} is not on the downloader image allowlist",
@@ -184,7 +185,7 @@ def _read_mount_path(r: Reader) -> tuple[str | None, str | None]:
         return (None, None) if MOUNT_PATH in r.ann else (r.config.mount_path, None)
     if has_traversal(value):
         r.add(
-            "KNS010",
+            RuleId.KNS010,
             MOUNT_PATH,
             value,
             "the mount path contains a '..' segment",
@@ -198,7 +199,7 @@ def _read_mount_path(r: Reader) -> tuple[str | None, str | None]:
             problem = f"is the downloader's own scratch directory {normal}"
     if problem is not None:
         r.add(
-            "KNS012",
+            RuleId.KNS012,
             MOUNT_PATH,
             value,
             f"{value!r} {problem}",

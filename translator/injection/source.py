@@ -18,6 +18,7 @@ from translator.annotations.model_keys import (
     SUPPORTED_SCHEMES,
 )
 from translator.core.names import has_control_or_space, has_dotdot_segment, is_dns1123_subdomain
+from translator.core.rule_ids import RuleId
 from translator.injection.reader import Reader, redacted
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
@@ -49,7 +50,7 @@ def read_source(r: Reader) -> ModelSource | None:
     if uri is not None and (bucket is not None or obj_path is not None):
         other = BARE_BUCKET if bucket is not None else BARE_PATH
         r.add(
-            "KNS005",
+            RuleId.KNS005,
             other,
             bucket if bucket is not None else obj_path,
             f"both {MODEL_URI} and {other} name the model source",
@@ -61,7 +62,7 @@ def read_source(r: Reader) -> ModelSource | None:
     if bucket is None:
         if obj_path is not None:
             r.add(
-                "KNS002",
+                RuleId.KNS002,
                 BARE_PATH,
                 obj_path,
                 f"{BARE_PATH} is set without {BARE_BUCKET}",
@@ -69,7 +70,7 @@ def read_source(r: Reader) -> ModelSource | None:
             )
         elif not r.failed:
             r.add(
-                "KNS002",
+                RuleId.KNS002,
                 INJECT if INJECT in r.ann else BARE_INJECT,
                 "true",
                 "injection is requested but no model source is given",
@@ -89,7 +90,7 @@ def _compose_bucket_source(r: Reader, bucket: str, obj_path: str | None) -> Mode
     if not name or "/" in name or has_control_or_space(name) or any(c in name for c in "?#@"):
         if "@" in name:
             r.add(
-                "KNS011",
+                RuleId.KNS011,
                 BARE_BUCKET,
                 "<redacted>",
                 "the bucket carries credentials (user@…)",
@@ -97,7 +98,7 @@ def _compose_bucket_source(r: Reader, bucket: str, obj_path: str | None) -> Mode
             )
         else:
             r.add(
-                "KNS006",
+                RuleId.KNS006,
                 BARE_BUCKET,
                 bucket,  # redacted by Reader.add, as every value of a source key
                 f"{redacted(bucket)!r} is not a bucket name (optionally with a scheme such as gs://)",
@@ -109,7 +110,7 @@ def _compose_bucket_source(r: Reader, bucket: str, obj_path: str | None) -> Mode
     if obj_path is not None:
         if has_traversal(obj_path):
             r.add(
-                "KNS010",
+                RuleId.KNS010,
                 BARE_PATH,
                 obj_path,
                 "the path contains a '..' segment",
@@ -118,7 +119,7 @@ def _compose_bucket_source(r: Reader, bucket: str, obj_path: str | None) -> Mode
             return None
         if "://" in obj_path or has_control_or_space(obj_path) or "?" in obj_path or "#" in obj_path:
             r.add(
-                "KNS006",
+                RuleId.KNS006,
                 BARE_PATH,
                 obj_path,
                 f"{redacted(obj_path)!r} is not an object path",
@@ -143,18 +144,18 @@ def _parse_uri(
     shown = redacted(uri)  # what findings quote: the URI may carry a password or a signature
     if len(uri) > MAX_URI_LENGTH or has_control_or_space(uri) or "://" not in uri:
         reason = "too long" if len(uri) > MAX_URI_LENGTH else "not of the form scheme://location/path"
-        r.add("KNS006", key, shown[:200], f"{shown[:200]!r} is {reason}", f"write it as {example}")
+        r.add(RuleId.KNS006, key, shown[:200], f"{shown[:200]!r} is {reason}", f"write it as {example}")
         return None
     if "\\" in uri:
         # URL parsers disagree on it: some end the host there (https://evil.com\.allowed.example
         # would pass an allowlist as one host and be fetched from evil.com).
-        r.add("KNS006", key, shown, "the URI contains a backslash", f"write it with '/' only: {example}")
+        r.add(RuleId.KNS006, key, shown, "the URI contains a backslash", f"write it with '/' only: {example}")
         return None
     raw_scheme, _, rest = uri.partition("://")
     scheme = raw_scheme.lower()
     if not _SCHEME.match(raw_scheme) or scheme not in SUPPORTED_SCHEMES:
         r.add(
-            "KNS007",
+            RuleId.KNS007,
             key,
             shown,
             f"scheme {raw_scheme!r} is not supported",
@@ -169,7 +170,7 @@ def _parse_uri(
         location, path = rest[:cut], rest[cut:]
     if "@" in location:
         r.add(
-            "KNS011",
+            RuleId.KNS011,
             key,
             "<redacted>",
             "the URI carries credentials (user:password@…), readable by anyone who can read the pod",
@@ -178,12 +179,16 @@ def _parse_uri(
         return None
     if has_traversal(path) or has_traversal(location):
         r.add(
-            "KNS010", key, shown, "the URI contains a '..' segment", f"write the path without '..': {example}"
+            RuleId.KNS010,
+            key,
+            shown,
+            "the URI contains a '..' segment",
+            f"write the path without '..': {example}",
         )
         return None
     if not location:
         r.add(
-            "KNS006",
+            RuleId.KNS006,
             key,
             shown,
             "the URI has no bucket, host, org or claim after scheme://",
@@ -193,11 +198,11 @@ def _parse_uri(
     if scheme not in ("http", "https") and ("?" in uri or "#" in uri):
         # Only an https URL can carry its own authorisation (a pre-signed query); elsewhere a
         # query would be copied into the pod spec as is (hf://org/model?token=…).
-        r.add("KNS006", key, shown, f"{scheme}:// URIs take no query or fragment", f"write {example}")
+        r.add(RuleId.KNS006, key, shown, f"{scheme}:// URIs take no query or fragment", f"write {example}")
         return None
     if scheme == "hf" and len([p for p in path.split("/") if p]) != 1:
         r.add(
-            "KNS006",
+            RuleId.KNS006,
             key,
             shown,
             "a Hugging Face source is hf://org/model[:revision]",
@@ -206,7 +211,7 @@ def _parse_uri(
         return None
     if scheme == "pvc" and not is_dns1123_subdomain(location):
         r.add(
-            "KNS006",
+            RuleId.KNS006,
             key,
             shown,
             f"{location!r} is not a valid PersistentVolumeClaim name",
@@ -215,7 +220,7 @@ def _parse_uri(
         return None
     if scheme not in r.config.allowed_schemes:
         r.add(
-            "KNS008",
+            RuleId.KNS008,
             key,
             shown,
             f"{scheme}:// sources are not allowed here (allowed: {', '.join(r.config.allowed_schemes)})",
@@ -225,7 +230,7 @@ def _parse_uri(
     allow = r.config.source_allowlist
     if allow is not None and not _location_allowed(scheme, location, allow):
         r.add(
-            "KNS009",
+            RuleId.KNS009,
             key,
             shown,
             f"{scheme}://{location} is not on the source allowlist",

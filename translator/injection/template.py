@@ -13,6 +13,7 @@ from translator.annotations.model_keys import ALL_KEYS, INJECTED
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.objects import TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.core.values import parse_quantity
 from translator.injection.checks import app_containers, namespace_findings, spec_findings, spec_shape_findings
@@ -247,7 +248,7 @@ def _repeated_model_mounts(spec: Mapping[str, Any], ref: ObjectRef, skipped: fro
         ]
         if len(paths) > 1:
             findings.append(
-                RULES["KNS023"].finding(
+                RULES[RuleId.KNS023].finding(
                     ref,
                     TEMPLATE_ANNOTATIONS,
                     None,

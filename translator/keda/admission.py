@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from translator.annotations import table as A
+from translator.core.rule_ids import RuleId
 from translator.core.values import (
     ParseError,
     RangeError,
@@ -42,11 +43,11 @@ def admission_issues(
     meta: Mapping[str, Any] = so.get("metadata") or {}
     out: list[Issue] = []
 
-    def add(rule: str, where: A.Annotation | None, message: str, fix: str) -> None:
+    def add(rule: RuleId, where: A.Annotation | None, message: str, fix: str) -> None:
         out.append(annotation_issue(rule, whole or where, ann, message, fix))
 
     for problem in S.check(dict(spec), S.SCALED_OBJECT_SPEC, "spec"):
-        add("KNS212", whole, f"{problem} (ScaledObject CRD)", "fix the field named in the message")
+        add(RuleId.KNS212, whole, f"{problem} (ScaledObject CRD)", "fix the field named in the message")
 
     min_set = spec.get("minReplicaCount")
     max_replicas = spec.get("maxReplicaCount")
@@ -54,7 +55,7 @@ def admission_issues(
     hi = max_replicas if isinstance(max_replicas, int) else None
     if lo is not None and lo > (hi if hi is not None else KEDA_DEFAULT_MAX):
         add(
-            "KNS212",
+            RuleId.KNS212,
             A.MIN_SCALE,
             f"minReplicaCount {lo} is greater than maxReplicaCount "
             f"{hi if hi is not None else KEDA_DEFAULT_MAX}; "
@@ -66,7 +67,7 @@ def admission_issues(
     effective_min = 0 if lo is None else max(lo, 1)
     if isinstance(idle, int) and idle >= effective_min:
         add(
-            "KNS212",
+            RuleId.KNS212,
             None,
             f"idleReplicaCount {idle} must be less than minReplicaCount {effective_min}",
             "set idleReplicaCount: 0 and minReplicaCount ≥ 1",
@@ -83,7 +84,7 @@ def admission_issues(
         if len(value) > MAX_NAME:
             out.append(
                 Issue(
-                    "KNS215",
+                    RuleId.KNS215,
                     None,
                     value,
                     f"{label} name {value!r} is {len(value)} characters; KEDA allows at most {MAX_NAME}",
@@ -99,7 +100,7 @@ def admission_issues(
         if isinstance(trig_name, str) and trig_name:
             if trig_name in seen:
                 add(
-                    "KNS214",
+                    RuleId.KNS214,
                     where,
                     f"trigger name {trig_name!r} is used by triggers {seen[trig_name]} and {i}; "
                     "KEDA refuses duplicates",
@@ -116,7 +117,7 @@ def admission_issues(
         named = {str(t["name"]) for t in triggers if t.get("name") and t.get("type") not in RESOURCE_TRIGGERS}
         for msg in _modifier_problems(modifiers, named):
             add(
-                "KNS213",
+                RuleId.KNS213,
                 A.SCALING_MODIFIERS,
                 msg,
                 "see KEDA's scalingModifiers: formula, target > 0, AverageValue",
@@ -127,7 +128,7 @@ def admission_issues(
         uses_modifiers = isinstance(modifiers, Mapping) and any(modifiers.values())
         if not uses_modifiers and all(t.get("type") in RESOURCE_TRIGGERS for t in triggers):
             add(
-                "KNS212",
+                RuleId.KNS212,
                 None,
                 "fallback needs at least one trigger that is not cpu or memory",
                 "remove spec.fallback or add an external trigger",
@@ -136,7 +137,7 @@ def admission_issues(
             isinstance(modifiers, Mapping) and modifiers.get("formula")
         ):
             add(
-                "KNS212",
+                RuleId.KNS212,
                 None,
                 "fallback behavior scalingModifiers needs a scalingModifiers formula",
                 "add one",
@@ -144,7 +145,7 @@ def admission_issues(
 
     if triggers and all(t.get("type") in RESOURCE_TRIGGERS for t in triggers) and not lo:
         add(
-            "KNS212",
+            RuleId.KNS212,
             None,
             "only cpu/memory triggers and minReplicaCount 0: KEDA refuses scale to zero on resource metrics",
             "set minReplicaCount ≥ 1 or add a trigger that can see idle traffic",
@@ -152,20 +153,22 @@ def admission_issues(
     return out
 
 
-def _trigger_problems(trig: Mapping[str, Any], path: str) -> list[tuple[str, str, str]]:
+def _trigger_problems(trig: Mapping[str, Any], path: str) -> list[tuple[RuleId, str, str]]:
     """(rule, message, fix) for what the trigger's scaler would refuse."""
     kind = trig.get("type")
     meta = trig.get("metadata") if isinstance(trig.get("metadata"), Mapping) else {}
     assert isinstance(meta, Mapping)
     metric_type = trig.get("metricType") or ""
-    out: list[tuple[str, str, str]] = []
+    out: list[tuple[RuleId, str, str]] = []
     if trig.get("useCachedMetrics") and kind in NO_CACHED_METRICS:
-        out.append(("KNS212", f"{path}: useCachedMetrics is not supported for a {kind} trigger", "remove it"))
+        out.append(
+            (RuleId.KNS212, f"{path}: useCachedMetrics is not supported for a {kind} trigger", "remove it")
+        )
     if kind in RESOURCE_TRIGGERS:
         if metric_type not in ("Utilization", "AverageValue"):
             out.append(
                 (
-                    "KNS212",
+                    RuleId.KNS212,
                     f"{path}: a {kind} trigger needs metricType Utilization or AverageValue, "
                     f"got {metric_type or 'none'}",
                     "set metricType (the metadata 'type' field was removed in KEDA 2.18)",
@@ -173,52 +176,68 @@ def _trigger_problems(trig: Mapping[str, Any], path: str) -> list[tuple[str, str
             )
         value = meta.get("value")
         if not isinstance(value, str) or not value:
-            out.append(("KNS212", f"{path}.metadata.value: is required", "give the target value"))
+            out.append((RuleId.KNS212, f"{path}.metadata.value: is required", "give the target value"))
         elif metric_type == "Utilization":
             try:
                 if parse_int(value, 32) < 1:
                     out.append(
-                        ("KNS211", f"{path}.metadata.value: {value} must be at least 1 (%)", "use 1-100")
+                        (RuleId.KNS211, f"{path}.metadata.value: {value} must be at least 1 (%)", "use 1-100")
                     )
             except (ParseError, RangeError):
                 out.append(
-                    ("KNS212", f"{path}.metadata.value: {value!r} is not a whole percentage", "e.g. 70")
+                    (RuleId.KNS212, f"{path}.metadata.value: {value!r} is not a whole percentage", "e.g. 70")
                 )
         elif metric_type == "AverageValue":
             try:
                 if parse_quantity(value) <= 0:
                     out.append(
-                        ("KNS211", f"{path}.metadata.value: {value} must be greater than zero", "e.g. 500m")
+                        (
+                            RuleId.KNS211,
+                            f"{path}.metadata.value: {value} must be greater than zero",
+                            "e.g. 500m",
+                        )
                     )
             except ParseError:
                 out.append(
-                    ("KNS212", f"{path}.metadata.value: {value!r} is not a quantity", "e.g. 500m or 256Mi")
+                    (
+                        RuleId.KNS212,
+                        f"{path}.metadata.value: {value!r} is not a quantity",
+                        "e.g. 500m or 256Mi",
+                    )
                 )
         return out
     if metric_type == "Utilization":
         out.append(
             (
-                "KNS206",
+                RuleId.KNS206,
                 f"{path}: metricType Utilization is only for cpu and memory; KEDA rejects it for {kind}",
                 "use AverageValue or Value",
             )
         )
     elif metric_type and metric_type not in ("AverageValue", "Value"):
         out.append(
-            ("KNS212", f"{path}: metricType {metric_type!r} is not AverageValue or Value", "fix metricType")
+            (
+                RuleId.KNS212,
+                f"{path}: metricType {metric_type!r} is not AverageValue or Value",
+                "fix metricType",
+            )
         )
     if kind == "prometheus":
         for required in ("serverAddress", "query", "threshold"):
             if not meta.get(required):
                 out.append(
-                    ("KNS212", f"{path}.metadata.{required}: is required by the Prometheus scaler", "add it")
+                    (
+                        RuleId.KNS212,
+                        f"{path}.metadata.{required}: is required by the Prometheus scaler",
+                        "add it",
+                    )
                 )
         address = meta.get("serverAddress")
         if isinstance(address, str) and address:
             try:
                 parse_http_url(address)
             except ParseError as exc:
-                out.append(("KNS203", f"{path}.metadata.serverAddress: {exc}", "use an http(s) URL"))
+                out.append((RuleId.KNS203, f"{path}.metadata.serverAddress: {exc}", "use an http(s) URL"))
         for key in ("threshold", "activationThreshold"):
             text = meta.get(key)
             if not isinstance(text, str) or not text:
@@ -226,12 +245,14 @@ def _trigger_problems(trig: Mapping[str, Any], path: str) -> list[tuple[str, str
             try:
                 number = parse_float(text)
             except (ParseError, RangeError):
-                out.append(("KNS212", f"{path}.metadata.{key}: {text!r} is not a number", "e.g. 5 or 0.5"))
+                out.append(
+                    (RuleId.KNS212, f"{path}.metadata.{key}: {text!r} is not a number", "e.g. 5 or 0.5")
+                )
                 continue
             if key == "threshold" and not number > 0:
                 out.append(
                     (
-                        "KNS211",
+                        RuleId.KNS211,
                         f"{path}.metadata.threshold: {text} must be greater than zero "
                         "(the HPA refuses a target ≤ 0)",
                         "use a positive threshold, fractions such as 0.5 are fine",

@@ -15,6 +15,7 @@ from typing import Any
 
 from translator.annotations import table as A
 from translator.config.autoscaler import HPA_CLASS, AutoscalerConfig
+from translator.core.rule_ids import RuleId
 from translator.core.values import INT32_MAX, binary_si, cpu_quantity
 from translator.keda.parts import behavior, metric_type_for, scale_bounds
 from translator.keda.types import DEFAULT_CPU_TARGET, MIB, RESOURCE_TRIGGERS, HpaRevision, Issue, Rendered
@@ -39,7 +40,7 @@ def render_hpa(rev: HpaRevision, autoscaler: AutoscalerConfig) -> Rendered:
             None,
             [
                 Issue(
-                    "KNS222",
+                    RuleId.KNS222,
                     found[0] if found else A.METRIC.name,
                     found[1] if found else None,
                     f"metric {metric!r} is a Prometheus metric; a plain HPA can only scale on cpu or memory",
@@ -62,7 +63,7 @@ def render_hpa(rev: HpaRevision, autoscaler: AutoscalerConfig) -> Rendered:
             None,
             [
                 Issue(
-                    "KNS210",
+                    RuleId.KNS210,
                     A.METRIC.name if A.METRIC.name in ann else None,
                     ann.get(A.METRIC.name),
                     "memory has no default target: an HPA without one would silently scale on 80% cpu",

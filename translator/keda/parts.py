@@ -11,6 +11,7 @@ from typing import Any
 
 from translator.annotations import table as A
 from translator.config.autoscaler import AutoscalerConfig
+from translator.core.rule_ids import RuleId
 from translator.core.values import binary_si, cpu_quantity
 from translator.keda import schema as S
 from translator.keda.types import MIB, RESOURCE_TRIGGERS, HpaRevision, Issue, annotation_issue
@@ -34,7 +35,7 @@ def metric_type_for(metric: str, ann: Mapping[str, Any]) -> tuple[str | None, li
     if text is not None and text not in A.METRIC_TYPE.choices:
         return None, [
             annotation_issue(
-                "KNS204",
+                RuleId.KNS204,
                 A.METRIC_TYPE,
                 ann,
                 f"{text!r} is not a metric type; autoscaler-keda refuses it",
@@ -45,7 +46,7 @@ def metric_type_for(metric: str, ann: Mapping[str, Any]) -> tuple[str | None, li
         if text == "Value":
             return None, [
                 annotation_issue(
-                    "KNS205",
+                    RuleId.KNS205,
                     A.METRIC_TYPE,
                     ann,
                     f"a {metric} target cannot be a Value; autoscaler-keda refuses it",
@@ -56,7 +57,7 @@ def metric_type_for(metric: str, ann: Mapping[str, Any]) -> tuple[str | None, li
     if text == "Utilization":
         return None, [
             annotation_issue(
-                "KNS206",
+                RuleId.KNS206,
                 A.METRIC_TYPE,
                 ann,
                 "Utilization applies to cpu and memory only; KEDA rejects it for a Prometheus trigger "
@@ -110,7 +111,7 @@ def json_annotation(
     except (json.JSONDecodeError, RecursionError) as exc:
         return None, [
             annotation_issue(
-                "KNS209",
+                RuleId.KNS209,
                 spec,
                 ann,
                 f"not valid JSON ({exc}); autoscaler-keda refuses it",
@@ -122,7 +123,7 @@ def json_annotation(
     if not isinstance(value, top):
         return None, [
             annotation_issue(
-                "KNS209",
+                RuleId.KNS209,
                 spec,
                 ann,
                 f"expected a JSON {spec.json_shape}, got {S._describe(value)}",
@@ -136,13 +137,13 @@ def json_annotation(
     except RecursionError:
         return None, [
             annotation_issue(
-                "KNS209", spec, ann, "the JSON is nested too deeply", f"write a JSON {spec.json_shape}"
+                RuleId.KNS209, spec, ann, "the JSON is nested too deeply", f"write a JSON {spec.json_shape}"
             )
         ]
     is_hpa_rules = shape is S.HPA_SCALING_RULES
     issues = []
     for p in problems:
-        rule = "KNS221" if is_hpa_rules and any(w in p for w in _RANGE_WORDS) else "KNS209"
+        rule = RuleId.KNS221 if is_hpa_rules and any(w in p for w in _RANGE_WORDS) else RuleId.KNS209
         fix = (
             "stabilizationWindowSeconds 0-3600; policies of type Pods or Percent, "
             "value ≥ 1, periodSeconds 1-1800"

@@ -33,6 +33,7 @@ from typing import Any
 from translator.annotations import table as A
 from translator.config.autoscaler import HPA_CLASS, AutoscalerConfig, KedaConfig
 from translator.core.findings import Severity
+from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.core.values import INT32_MAX, ParseError, decimal_str, parse_bool, parse_http_url
 from translator.keda import schema as S
@@ -111,7 +112,7 @@ def _override(rev: HpaRevision, max_replicas: int) -> tuple[dict[str, Any] | Non
     if not isinstance(spec, dict):
         return None, [
             annotation_issue(
-                "KNS212",
+                RuleId.KNS212,
                 A.OVERRIDE,
                 ann,
                 "the override has no spec; KEDA requires spec.scaleTargetRef and spec.triggers",
@@ -134,7 +135,7 @@ def _prometheus_trigger(
     if query_template is None:
         issues.append(
             annotation_issue(
-                "KNS201",
+                RuleId.KNS201,
                 A.METRIC,
                 ann,
                 f"metric {A.metric_of(ann, HPA_CLASS)!r} is read from Prometheus and needs a query; "
@@ -148,7 +149,11 @@ def _prometheus_trigger(
         except ParseError as exc:
             issues.append(
                 annotation_issue(
-                    "KNS202", A.PROMETHEUS_QUERY, ann, str(exc), "use {{.revisionName}} for the revision name"
+                    RuleId.KNS202,
+                    A.PROMETHEUS_QUERY,
+                    ann,
+                    str(exc),
+                    "use {{.revisionName}} for the revision name",
                 )
             )
     address = A.read_string(ann, A.PROMETHEUS_ADDRESS)
@@ -160,7 +165,11 @@ def _prometheus_trigger(
         except ParseError as exc:
             issues.append(
                 annotation_issue(
-                    "KNS203", A.PROMETHEUS_ADDRESS, ann, str(exc), "use http://prometheus.monitoring.svc:9090"
+                    RuleId.KNS203,
+                    A.PROMETHEUS_ADDRESS,
+                    ann,
+                    str(exc),
+                    "use http://prometheus.monitoring.svc:9090",
                 )
             )
     trigger: dict[str, Any] = {
@@ -178,7 +187,7 @@ def _prometheus_trigger(
         spec = A.AUTH_KIND if auth_kind is not None else A.AUTH_MODES
         issues.append(
             annotation_issue(
-                "KNS208",
+                RuleId.KNS208,
                 spec,
                 ann,
                 "authentication kind or modes without a name; autoscaler-keda refuses it",
@@ -188,7 +197,7 @@ def _prometheus_trigger(
     if auth_kind is not None and auth_kind not in A.AUTH_KIND.choices:
         issues.append(
             annotation_issue(
-                "KNS207",
+                RuleId.KNS207,
                 A.AUTH_KIND,
                 ann,
                 f"{auth_kind!r} is not an authentication kind; autoscaler-keda refuses it",
@@ -198,7 +207,7 @@ def _prometheus_trigger(
     if auth_name is not None and auth_modes is None:
         issues.append(
             annotation_issue(
-                "KNS208",
+                RuleId.KNS208,
                 A.AUTH_NAME,
                 ann,
                 "an authentication name without modes; autoscaler-keda refuses it",
@@ -280,7 +289,7 @@ def render_scaled_object(rev: HpaRevision, autoscaler: AutoscalerConfig, keda: K
         has_extra = A.EXTRA_TRIGGERS.lookup(ann) is not None
         issues.append(
             annotation_issue(
-                "KNS210",
+                RuleId.KNS210,
                 A.EXTRA_TRIGGERS if has_extra else A.METRIC,
                 ann,
                 f"no trigger: metric {metric!r} has no target and no extra triggers are given; "

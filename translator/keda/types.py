@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from translator.annotations import table as A
+from translator.core.rule_ids import RuleId
 
 API_VERSION = "keda.sh/v1alpha1"
 KIND = "ScaledObject"
@@ -26,7 +27,7 @@ NO_CACHED_METRICS = frozenset({"cpu", "memory", "cron"})
 class Issue:
     """A translation problem before it is tied to an object: becomes a Finding in lint."""
 
-    rule_id: str
+    rule_id: RuleId
     key: str | None
     value: Any
     message: str
@@ -100,7 +101,7 @@ class Rendered:
 
 
 def annotation_issue(
-    rule: str, ann: A.Annotation | None, ann_map: Mapping[str, Any], message: str, fix: str | None
+    rule: RuleId, ann: A.Annotation | None, ann_map: Mapping[str, Any], message: str, fix: str | None
 ) -> Issue:
     """An issue about one annotation, naming it as the user wrote it."""
     if ann is None:

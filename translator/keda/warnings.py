@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from translator.annotations import table as A
 from translator.config.autoscaler import HPA_CLASS
+from translator.core.rule_ids import RuleId
 from translator.core.values import ParseError, parse_bool
 from translator.keda.types import RESOURCE_TRIGGERS, HpaRevision, Issue, annotation_issue
 
@@ -42,7 +43,7 @@ def revision_warnings(rev: HpaRevision) -> list[Issue]:
         except ParseError:
             out.append(
                 Issue(
-                    "KNS218",
+                    RuleId.KNS218,
                     auto[0],
                     auto[1],
                     f"{auto[1]!r} is not a boolean; autoscaler-keda logs this and keeps the cluster default",
@@ -54,7 +55,7 @@ def revision_warnings(rev: HpaRevision) -> list[Issue]:
         if ignored:
             out.append(
                 annotation_issue(
-                    "KNS216",
+                    RuleId.KNS216,
                     A.OVERRIDE,
                     ann,
                     f"with an override, {', '.join(ignored)} are ignored (only max-scale is applied)",
@@ -74,7 +75,7 @@ def revision_warnings(rev: HpaRevision) -> list[Issue]:
             )
             out.append(
                 Issue(
-                    "KNS220",
+                    RuleId.KNS220,
                     present[0],
                     ann.get(present[0]),
                     f"{', '.join(present)} {'has' if len(present) == 1 else 'have'} no effect: {why}",
@@ -94,7 +95,7 @@ def revision_warnings(rev: HpaRevision) -> list[Issue]:
                 name = c.get("name") or "(unnamed)"
                 out.append(
                     annotation_issue(
-                        "KNS219",
+                        RuleId.KNS219,
                         A.METRIC,
                         ann,
                         f"container {name} has no {metric} request; KEDA refuses a {metric} trigger unless "
