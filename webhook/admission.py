@@ -20,7 +20,7 @@ import orjson
 
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef, Severity
-from translator.core.objects import object_ref
+from translator.core.objects import META_ANNOTATIONS, TEMPLATE_ANNOTATIONS, object_ref
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.injection.plan import plan_injection
@@ -261,7 +261,7 @@ def mutate(review: Review, config: KnscaleConfig) -> Decision:
     except Exception:
         log.exception("internal error while mutating %s (uid %s)", _describe(pod), review.uid)
         ref = object_ref({**pod, "kind": "Pod", "apiVersion": "v1"})
-        return _injection_failed(review, ref, "metadata.annotations", "this pod", "the pod spec")
+        return _injection_failed(review, ref, META_ANNOTATIONS, "this pod", "the pod spec")
 
 
 def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) -> Decision:
@@ -291,7 +291,7 @@ def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) ->
     except Exception:
         log.exception("internal error while mutating the template of %s (uid %s)", _describe(obj), review.uid)
         return _injection_failed(
-            review, object_ref(obj), "spec.template.metadata.annotations", "this pod template", "the object"
+            review, object_ref(obj), TEMPLATE_ANNOTATIONS, "this pod template", "the object"
         )
 
 

@@ -26,7 +26,7 @@ from translator.annotations import table as A
 from translator.autoscaling.kpa import resolve_kpa_settings
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding
-from translator.core.objects import iter_objects, object_ref, role_of
+from translator.core.objects import META_ANNOTATIONS, TEMPLATE_ANNOTATIONS, iter_objects, object_ref, role_of
 from translator.core.rules import RULES
 from translator.keda.hpa import render_hpa
 from translator.keda.render import render_scaled_object, should_auto_create
@@ -112,9 +112,7 @@ def translate_object(
     seen = {(f.rule_id, f.key, f.message) for f in findings}
     for issue in rendered.issues:
         if (issue.rule_id, issue.key, issue.message) not in seen:
-            path = (
-                "spec.template.metadata.annotations" if role == "knative-template" else "metadata.annotations"
-            )
+            path = TEMPLATE_ANNOTATIONS if role == "knative-template" else META_ANNOTATIONS
             findings.append(
                 RULES[issue.rule_id].finding(ref, path, issue.key, issue.value, issue.message, issue.fix)
             )

@@ -12,7 +12,7 @@ from typing import Any
 from translator.annotations.model_keys import ALL_KEYS, INJECTED
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
-from translator.core.objects import TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC
+from translator.core.objects import SERVING_GROUP, TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.core.values import parse_quantity
@@ -34,8 +34,8 @@ from translator.injection.request import read_model_request
 TEMPLATE_KINDS: Mapping[tuple[str, str], bool] = {
     ("apps", "Deployment"): False,
     ("apps", "StatefulSet"): False,
-    ("serving.knative.dev", "Service"): True,
-    ("serving.knative.dev", "Configuration"): True,
+    (SERVING_GROUP, "Service"): True,
+    (SERVING_GROUP, "Configuration"): True,
 }
 
 
