@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from translator.config.autoscaler import AutoscalerConfig, KedaConfig
-from translator.core.names import has_dotdot_segment, is_image_reference, is_quantity, mount_path_problem
+from translator.core.names import has_dotdot_segment, is_image_reference, mount_path_problem
+from translator.core.values import is_quantity, parse_quantity
 
 # knscale sets these on the downloader itself; configuration may not override them.
 RESERVED_ENV = frozenset({"MODEL_URI", "MODEL_BUCKET", "MODEL_PATH", "MODEL_DIR", "HOME"})
@@ -129,7 +130,9 @@ class InjectionConfig(_Strict):
     @field_validator("cpu_request", "cpu_limit", "memory_request", "memory_limit", "scratch_size_limit")
     @classmethod
     def _quantity(cls, value: str) -> str:
-        if not is_quantity(value):
+        # A resource amount: Kubernetes' quantity grammar, and not negative (the API server
+        # refuses negative requests and limits).
+        if not is_quantity(value) or parse_quantity(value) < 0:
             raise ValueError(f"{value!r} is not a Kubernetes quantity such as 100m, 1, 100Mi or 1Gi")
         return value
 

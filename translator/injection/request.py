@@ -32,12 +32,11 @@ from translator.core.findings import Finding, ObjectRef
 from translator.core.names import (
     is_dns1123_subdomain,
     is_image_reference,
-    is_quantity,
     mount_path_problem,
     normalize_path,
 )
 from translator.core.rule_ids import RuleId
-from translator.core.values import parse_quantity
+from translator.core.values import is_quantity, parse_quantity
 from translator.injection.reader import Reader
 from translator.injection.source import ModelSource, has_traversal, read_source
 
