@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from translator.annotations.table import LINT_IGNORE
-from translator.autoscaling import checks as autoscaling
+from translator.autoscaling.checks import autoscaling_findings, misplaced_findings
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.objects import (
@@ -59,9 +59,9 @@ def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: 
         if site.model_keys:
             findings += model_findings(obj, site, ref, config)
         if site.autoscaling_keys:
-            findings += autoscaling.autoscaling_findings(obj, role, site, ref, config)
+            findings += autoscaling_findings(obj, role, site, ref, config)
         elif _judges_misplaced_autoscaling(obj, role):
-            findings += autoscaling.misplaced_findings(site, ref, kind)
+            findings += misplaced_findings(site, ref, kind)
     findings = _dedupe(findings)
     if suppress:
         findings = apply_lint_ignore(obj, findings)

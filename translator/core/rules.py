@@ -140,7 +140,3 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(RuleId.KNS902, E, "a document is not a Kubernetes object (mapping with apiVersion and kind)"),
     Rule(RuleId.KNS903, E, "annotations must be a map of strings to strings"),
 )
-
-
-def get(rule_id: RuleId) -> Rule:
-    return RULES[rule_id]

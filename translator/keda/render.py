@@ -310,18 +310,18 @@ def render_scaled_object(rev: HpaRevision, autoscaler: AutoscalerConfig, keda: K
         # KEDA cannot scale a cpu/memory-only object to zero and refuses min 0 for it.
         spec["minReplicaCount"] = max(1, int(spec.get("minReplicaCount", 0)))
 
-    if any(is_error(i) for i in issues):
+    if any(_is_error(i) for i in issues):
         return _result(None, issues)
     manifest = _identity(rev, spec, max_replicas)
     issues += admission_issues(manifest, ann, sources, None)
     return _result(manifest, issues)
 
 
-def is_error(issue: Issue) -> bool:
+def _is_error(issue: Issue) -> bool:
     return RULES[issue.rule_id].severity is Severity.ERROR
 
 
 def _result(manifest: dict[str, Any] | None, issues: list[Issue]) -> Rendered:
-    if any(is_error(i) for i in issues):
+    if any(_is_error(i) for i in issues):
         return Rendered(None, issues)
     return Rendered(manifest, issues)
