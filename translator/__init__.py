@@ -11,4 +11,9 @@ importing only those below it (another contract):
 - `autoscaling` (validation of the autoscaling keys, KPA settings) and `injection` (model
   injection plans), side by side;
 - `validate` (one object → findings) and, on top, `lint` (one parsed document).
+
+Entry points: `validate.validate_object` (one object → findings), `lint.lint_document`,
+`injection.plan.plan_injection` and `injection.template.plan_template_injection`,
+`keda.render.render_scaled_object`, `keda.hpa.render_hpa`, `keda.revision.hpa_revision`,
+`autoscaling.kpa.resolve_kpa_settings`, and the settings `config.knscale.KnscaleConfig`.
 """

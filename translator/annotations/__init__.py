@@ -1,2 +1,2 @@
-"""The annotation API: the declarative table of every key (`table`) and the model-injection
-keys with their reader (`model_keys`)."""
+"""The annotation API, declared: the table of every autoscaling key (`table`) and the
+model-injection keys (`model_keys`; their reader is `translator.injection.request`)."""
