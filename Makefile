@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Must match the tag of the default downloader image (translator/config.py DEFAULT_DOWNLOADER_IMAGE).
+# Must match the tag of the default downloader image (translator/config/knscale.py DEFAULT_DOWNLOADER_IMAGE).
 KSERVE_STORAGE := kserve-storage==0.20.0
 
 .PHONY: run test lint bench e2e clean venv deps

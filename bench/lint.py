@@ -39,7 +39,7 @@ import yaml
 
 from knscale import yamlio
 from knscale.commands._manifests import text_line
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from translator.lint import lint_document
 
 TARGET_RATE = 2000.0

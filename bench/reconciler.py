@@ -28,7 +28,7 @@ from reconciler.kpa.scaler import ScaleContext
 from reconciler.kpa.windows import StatTotals
 from reconciler.metrics.base import Collection, RevisionKey
 from reconciler.metrics.store import MetricsStore
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 CPU_TARGET_S = 0.200
 MEMORY_TARGET_MB = 300.0

@@ -54,7 +54,7 @@ from reconciler.runtime.plumbing import GuardedWriter, InformerCache, Instrument
 from reconciler.runtime.ports import Fenced, ScaledObjectRenderer, TranslatorRenderer
 from reconciler.scaling.loop import KpaScaler
 from reconciler.scaling.sources import DecisionRecord, MetricSources
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 log = logging.getLogger(__name__)
 

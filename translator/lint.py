@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from translator.config import KnscaleConfig
-from translator.documents import iter_objects
-from translator.findings import Finding, ObjectRef
-from translator.rules import RULES
-from translator.validate import annotation_sites, object_ref, validate_object
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding, ObjectRef
+from translator.core.objects import annotation_sites, iter_objects, object_ref
+from translator.core.rule_ids import RuleId
+from translator.core.rules import RULES
+from translator.validate import validate_object
 
 Position = Callable[[str, str | None], tuple[int, int]]
 Duplicates = Callable[[str], list[tuple[str, int, int]]]
@@ -65,7 +66,7 @@ def lint_document(
             continue
         if _broken_object(obj):
             line, col = position(prefix.rstrip("."), None)
-            finding = RULES["KNS902"].finding(
+            finding = RULES[RuleId.KNS902].finding(
                 ObjectRef(kind=str(obj.get("kind", "")), name=_name(obj)),
                 prefix.rstrip(".") or "<document>",
                 None,
@@ -98,7 +99,7 @@ def duplicate_findings(
     ref = object_ref(obj)
     return [
         Located(
-            RULES["KNS901"].finding(
+            RULES[RuleId.KNS901].finding(
                 ref,
                 site.path,
                 key,

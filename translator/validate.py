@@ -13,102 +13,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from translator import autoscaling, documents, injection
-from translator.annotations import LINT_IGNORE
-from translator.config import KnscaleConfig
-from translator.findings import Finding, ObjectRef
-from translator.rules import RULES
-
-KNATIVE_SERVING = "serving.knative.dev"
-KNATIVE_AUTOSCALING = "autoscaling.internal.knative.dev"
-
-# (api group, kind) → role. The group is matched without the version so v1/v1beta1 both count.
-CHECKED_KINDS: dict[tuple[str, str], str] = {
-    (KNATIVE_SERVING, "Service"): "knative-template",
-    (KNATIVE_SERVING, "Configuration"): "knative-template",
-    (KNATIVE_SERVING, "Revision"): "revision",
-    (KNATIVE_AUTOSCALING, "PodAutoscaler"): "podautoscaler",
-    ("apps", "Deployment"): "workload",
-    ("apps", "StatefulSet"): "workload",
-    ("", "Pod"): "pod",
-}
-
-META = "metadata.annotations"
-TEMPLATE = "spec.template.metadata.annotations"
-
-
-@dataclass(frozen=True, slots=True)
-class AnnotationSite:
-    """One annotations map of an object and what is judged there."""
-
-    path: str
-    annotations: Mapping[str, Any]
-    model_keys: bool
-    autoscaling_keys: bool
-
-
-def api_group(api_version: str) -> str:
-    return api_version.split("/", 1)[0] if "/" in api_version else ""
-
-
-def role_of(obj: Mapping[str, Any]) -> str | None:
-    api_version = obj.get("apiVersion")
-    kind = obj.get("kind")
-    if not isinstance(api_version, str) or not isinstance(kind, str):
-        return None
-    return CHECKED_KINDS.get((api_group(api_version), kind))
-
-
-def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
-    assert isinstance(meta, Mapping)
-    name = next((n for n in (meta.get("name"), meta.get("generateName")) if isinstance(n, str) and n), "")
-    ns = meta.get("namespace")
-    return ObjectRef(
-        kind=str(obj.get("kind", "")),
-        name=name,
-        namespace=ns if isinstance(ns, str) and ns else None,
-        api_version=str(obj.get("apiVersion", "")) or None,
-    )
-
-
-def _dig(obj: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:
-    node: Any = obj
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-        if node is None:
-            return {}
-    return node if isinstance(node, Mapping) else {}
-
-
-def annotation_sites(obj: Mapping[str, Any]) -> list[AnnotationSite]:
-    """Where model and autoscaling keys are read for this object (empty for unchecked kinds)."""
-    role = role_of(obj)
-    if role is None:
-        return []
-    meta = _dig(obj, META)
-    if role == "knative-template":
-        # Autoscaling keys on the Service/Configuration's own metadata are judged too: Knative
-        # rejects them there. Model keys there are copies `kn` makes; they are judged once, on
-        # the template, which is what reaches the pods.
-        return [
-            AnnotationSite(TEMPLATE, _dig(obj, TEMPLATE), model_keys=True, autoscaling_keys=True),
-            AnnotationSite(META, meta, model_keys=False, autoscaling_keys=True),
-        ]
-    if role == "revision":
-        return [AnnotationSite(META, meta, model_keys=True, autoscaling_keys=True)]
-    if role == "podautoscaler":
-        return [AnnotationSite(META, meta, model_keys=False, autoscaling_keys=True)]
-    if role == "workload":
-        return [
-            AnnotationSite(META, meta, model_keys=False, autoscaling_keys=True),
-            AnnotationSite(TEMPLATE, _dig(obj, TEMPLATE), model_keys=True, autoscaling_keys=False),
-        ]
-    return [AnnotationSite(META, meta, model_keys=True, autoscaling_keys=False)]  # pod
-
+from translator.annotations.table import LINT_IGNORE
+from translator.autoscaling.checks import autoscaling_findings, misplaced_findings
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding, ObjectRef
+from translator.core.objects import (
+    META_ANNOTATIONS,
+    AnnotationSite,
+    annotation_sites,
+    controlled_by_revision,
+    dig_map,
+    has_revision_label,
+    object_ref,
+    role_of,
+)
+from translator.core.rule_ids import RuleId
+from translator.core.rules import RULES
+from translator.injection.checks import model_findings
 
 _RULE_ID = re.compile(r"(?<![A-Za-z0-9])KNS[0-9]{3}(?![0-9])")  # KNS1111 is not KNS111
 
@@ -134,11 +57,11 @@ def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: 
     for site in annotation_sites(obj):
         findings += _shape_findings(obj, site, ref)
         if site.model_keys:
-            findings += injection.model_findings(obj, site, ref, config)
+            findings += model_findings(obj, site, ref, config)
         if site.autoscaling_keys:
-            findings += autoscaling.autoscaling_findings(obj, role, site, ref, config)
+            findings += autoscaling_findings(obj, role, site, ref, config)
         elif _judges_misplaced_autoscaling(obj, role):
-            findings += autoscaling.misplaced_findings(site, ref, kind)
+            findings += misplaced_findings(site, ref, kind)
     findings = _dedupe(findings)
     if suppress:
         findings = apply_lint_ignore(obj, findings)
@@ -152,7 +75,7 @@ def _metadata_findings(obj: Mapping[str, Any], ref: ObjectRef) -> list[Finding]:
     if not isinstance(meta, Mapping):
         return []
     return [
-        RULES["KNS902"].finding(
+        RULES[RuleId.KNS902].finding(
             ref,
             f"metadata.{field}",
             None,
@@ -170,7 +93,7 @@ def _shape_findings(obj: Mapping[str, Any], site: AnnotationSite, ref: ObjectRef
     raw: Any = obj
     for part in site.path.split("."):
         raw = raw.get(part) if isinstance(raw, Mapping) else None
-    rule = RULES["KNS903"]
+    rule = RULES[RuleId.KNS903]
     if raw is not None and not isinstance(raw, Mapping):
         return [
             rule.finding(
@@ -237,9 +160,9 @@ def _yaml_scalar(value: Any) -> str:
 def _judges_misplaced_autoscaling(obj: Mapping[str, Any], role: str) -> bool:
     """Autoscaling keys on pods and pod templates do nothing — unless Knative put them there."""
     if role == "workload":
-        return not documents.controlled_by_revision(obj)
+        return not controlled_by_revision(obj)
     if role == "pod":
-        return not documents.has_revision_label(_dig(obj, "metadata").get("labels"))
+        return not has_revision_label(dig_map(obj, "metadata").get("labels"))
     return False
 
 
@@ -248,7 +171,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     out = []
     for f in findings:
         key = (f.rule_id, f.path, f.key)
-        if f.rule_id == "KNS903" and key in seen:
+        if f.rule_id == RuleId.KNS903 and key in seen:
             continue
         seen.add(key)
         out.append(f)
@@ -256,7 +179,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 def ignored_rule_ids(obj: Mapping[str, Any]) -> frozenset[str]:
-    value = _dig(obj, META).get(LINT_IGNORE)
+    value = dig_map(obj, META_ANNOTATIONS).get(LINT_IGNORE)
     return frozenset(_RULE_ID.findall(value.upper())) if isinstance(value, str) else frozenset()
 
 

@@ -18,17 +18,14 @@ from typing import Any, Literal
 
 import orjson
 
-from translator.config import KnscaleConfig
-from translator.findings import Finding, ObjectRef, Severity
-from translator.injection import (
-    TEMPLATE_KINDS,
-    InjectionPlan,
-    plan_injection,
-    plan_template_injection,
-    settle_template,
-)
-from translator.rules import RULES
-from translator.validate import object_ref, validate_object
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding, ObjectRef, Severity
+from translator.core.objects import META_ANNOTATIONS, TEMPLATE_ANNOTATIONS, object_ref
+from translator.core.rule_ids import RuleId
+from translator.core.rules import RULES
+from translator.injection.plan import InjectionPlan, plan_injection
+from translator.injection.template import TEMPLATE_KINDS, plan_template_injection, settle_template
+from translator.validate import validate_object
 from webhook.patch import TEMPLATE_PREFIX, diff_ops, encode_patch, injected_template, plan_ops
 from webhook.registration import MIRROR_POD_ANNOTATION
 
@@ -272,7 +269,7 @@ def mutate(review: Review, config: KnscaleConfig, *, plan_pod: PlanPod = plan_in
     except Exception:
         log.exception("internal error while mutating %s (uid %s)", _describe(pod), review.uid)
         ref = object_ref({**pod, "kind": "Pod", "apiVersion": "v1"})
-        return _injection_failed(review, ref, "metadata.annotations", "this pod", "the pod spec")
+        return _injection_failed(review, ref, META_ANNOTATIONS, "this pod", "the pod spec")
 
 
 def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) -> Decision:
@@ -302,13 +299,13 @@ def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) ->
     except Exception:
         log.exception("internal error while mutating the template of %s (uid %s)", _describe(obj), review.uid)
         return _injection_failed(
-            review, object_ref(obj), "spec.template.metadata.annotations", "this pod template", "the object"
+            review, object_ref(obj), TEMPLATE_ANNOTATIONS, "this pod template", "the object"
         )
 
 
 def _injection_failed(review: Review, ref: ObjectRef, path: str, subject: str, report: str) -> Decision:
     """KNS030: a bug on knscale's side becomes an explicit denial, never a 500 or a half-made patch."""
-    finding = RULES["KNS030"].finding(
+    finding = RULES[RuleId.KNS030].finding(
         ref,
         path,
         None,

@@ -37,7 +37,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook import admission
 from webhook.admission import Decision, Review, ReviewError
 from webhook.decision_cache import DecisionCache

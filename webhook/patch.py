@@ -21,7 +21,8 @@ from typing import Any, TypeGuard
 import jsonpatch
 import orjson
 
-from translator.injection import InjectionPlan, TemplateChange
+from translator.injection.plan import InjectionPlan
+from translator.injection.template import TemplateChange
 
 Op = dict[str, Any]
 

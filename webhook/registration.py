@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from translator import model_keys
-from translator.annotations import AUTOSCALING_PREFIX
+from translator.annotations import model_keys
+from translator.annotations.table import AUTOSCALING_PREFIX
 
 DEFAULT_NAMESPACE = "knscale-system"
 DEFAULT_SERVICE = "knscale-webhook"
@@ -197,7 +197,7 @@ def mutating_rules() -> list[dict[str, Any]]:
 
 
 def template_rules() -> list[dict[str, Any]]:
-    """Template mode: the kinds of translator.injection.TEMPLATE_KINDS."""
+    """Template mode: the kinds of translator.injection.plan.TEMPLATE_KINDS."""
     ops = ["CREATE", "UPDATE"]
     return _sorted_rules(
         [

@@ -15,11 +15,12 @@ import yaml
 from knscale import yamlio
 from knscale.settings import SettingsError
 from knscale.settings.files import load_config, parse_yaml, read_text
-from translator.autoscaler_config import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
-from translator.config import KnscaleConfig
-from translator.findings import Finding, ObjectRef, Severity
+from translator.config.autoscaler import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding, ObjectRef, Severity
+from translator.core.rule_ids import RuleId
+from translator.core.rules import RULES
 from translator.lint import Located, lint_document
-from translator.rules import RULES
 
 CONFIG_AUTOSCALER = "config-autoscaler"
 CONFIG_AUTOSCALER_KEDA = "config-autoscaler-keda"
@@ -111,7 +112,7 @@ def _configmaps(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
 
 
 def read_error_finding(err: yamlio.ReadError) -> Located:
-    finding = RULES["KNS901"].finding(
+    finding = RULES[RuleId.KNS901].finding(
         ObjectRef(kind="", name=err.source),
         INPUT_PATH,
         None,

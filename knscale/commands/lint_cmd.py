@@ -24,9 +24,9 @@ from knscale.commands._manifests import (
     load_cluster_config,
     text_line,
 )
-from translator.findings import Severity
+from translator.core.findings import Severity
+from translator.core.rules import RULES
 from translator.lint import Located
-from translator.rules import RULES
 
 FORMATS = ("text", "json", "sarif", "github")
 DOCS = "docs/rules.md"

@@ -22,16 +22,17 @@ from knscale.commands._manifests import (
     read_error_finding,
     text_line,
 )
-from translator import annotations as A
-from translator.config import KnscaleConfig
-from translator.documents import iter_objects, revision_of
-from translator.findings import Finding
-from translator.hpa import render_hpa
-from translator.keda import render_scaled_object, should_auto_create
-from translator.kpa import resolve_kpa_settings
+from translator.annotations import table as A
+from translator.autoscaling.kpa import resolve_kpa_settings
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding
+from translator.core.objects import META_ANNOTATIONS, TEMPLATE_ANNOTATIONS, iter_objects, object_ref, role_of
+from translator.core.rules import RULES
+from translator.keda.hpa import render_hpa
+from translator.keda.render import render_scaled_object, should_auto_create
+from translator.keda.revision import revision_of
 from translator.lint import Located, duplicate_findings, looks_like_object
-from translator.rules import RULES
-from translator.validate import object_ref, role_of, validate_object
+from translator.validate import validate_object
 
 KPA_SETTINGS_API_VERSION = "knscale.dev/v1alpha1"
 
@@ -103,17 +104,15 @@ def translate_object(
         }
         return [doc], findings, []
     if no_keda:
-        rendered = render_hpa(rev.hpa(), config.autoscaler)
+        rendered = render_hpa(rev.hpa, config.autoscaler)
     elif should_auto_create(rev.annotations, config.keda):
-        rendered = render_scaled_object(rev.hpa(), config.autoscaler, config.keda)
+        rendered = render_scaled_object(rev.hpa, config.autoscaler, config.keda)
     else:
         return [], findings, [f"{ref}: ScaledObject auto-creation is off (bring your own), nothing to render"]
     seen = {(f.rule_id, f.key, f.message) for f in findings}
     for issue in rendered.issues:
         if (issue.rule_id, issue.key, issue.message) not in seen:
-            path = (
-                "spec.template.metadata.annotations" if role == "knative-template" else "metadata.annotations"
-            )
+            path = TEMPLATE_ANNOTATIONS if role == "knative-template" else META_ANNOTATIONS
             findings.append(
                 RULES[issue.rule_id].finding(ref, path, issue.key, issue.value, issue.message, issue.fix)
             )

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from knscale.settings import SettingsError
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:

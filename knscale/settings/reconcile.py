@@ -18,8 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from knscale.settings import SettingsError, flag_problems, settings_error
 from reconciler.metrics.base import is_host_port
 from reconciler.runtime.leader import LeaseConfig, default_identity
-from translator.model_values import is_dns1123_label, is_dns1123_subdomain
-from translator.values import SECOND, ParseError, RangeError, parse_duration, parse_http_url
+from translator.core.names import is_dns1123_label, is_dns1123_subdomain
+from translator.core.values import SECOND, ParseError, RangeError, parse_duration, parse_http_url
 
 DEFAULT_LEASE_NAME = "knscale-reconciler"
 DEFAULT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from knscale.settings import flag_problems, settings_error
-from translator.model_values import is_dns1123_label
+from translator.core.names import is_dns1123_label
 from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
 
 CertMode = Literal["local", "files", "secret"]

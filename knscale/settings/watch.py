@@ -17,7 +17,7 @@ from pathlib import Path
 
 from knscale.settings import SettingsError
 from knscale.settings.files import load_config
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 log = logging.getLogger("knscale.config")
 

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.runtime.objects import annotations_of, controller_ref, meta, normalize
-from translator import annotations as ann
-from translator.autoscaler_config import AutoscalerConfig, KedaConfig
-from translator.values import ParseError, parse_bool
+from translator.annotations import table as ann
+from translator.config.autoscaler import AutoscalerConfig, KedaConfig
+from translator.core.values import ParseError, parse_bool
 
 READY = "Ready"
 ACTIVE = "Active"

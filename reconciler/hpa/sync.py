@@ -45,7 +45,7 @@ from reconciler.runtime.objects import (
     semantic_equal,
 )
 from reconciler.runtime.ports import Cache, Fenced, Rendered, ScaledObjectRenderer, Writer
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.kpa.aggregation import DELAY_WINDOW_GRANULARITY, MaxTimeWindow
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 Mode = Literal["stable", "panic"]
 

@@ -20,7 +20,7 @@ from reconciler.kpa.scaler import (
     initial_scaler_state,
     reconcile_scale,
 )
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 StateT = TypeVar("StateT")
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.kpa.decider import Decision
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 Activity = Literal["activating", "active", "inactive"]
 """The PodAutoscaler ``Active`` condition: Unknown (activating), True, False."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from reconciler.kpa.aggregation import TimedBuckets, make_window
 from reconciler.kpa.decider import Observation
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 
 @dataclass(frozen=True, slots=True)

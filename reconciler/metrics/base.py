@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from reconciler.kpa.windows import StatTotals
-from translator.model_values import is_dns1123_label, is_dns1123_subdomain
+from translator.core.names import is_dns1123_label, is_dns1123_subdomain
 
 CollectionStatus = Literal["ok", "empty", "missing"]
 """ok: totals measured; empty: nothing to measure (no ready pods — Knative records nothing, not an

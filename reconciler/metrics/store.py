@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from reconciler.kpa.decider import Observation
 from reconciler.kpa.windows import RevisionWindows, observe
 from reconciler.metrics.base import Collection, Collector, CollectTarget, RevisionKey, missing
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from translator import annotations as ann
-from translator.autoscaler_config import HPA_CLASS, KPA_CLASS
-from translator.documents import SERVING_GROUP, has_revision_label
+from translator.annotations import table as ann
+from translator.config.autoscaler import HPA_CLASS, KPA_CLASS
+from translator.core.objects import SERVING_GROUP, has_revision_label
 
 __all__ = ["HPA_CLASS", "KPA_CLASS"]
 

@@ -13,8 +13,10 @@ from typing import Any, Protocol
 
 from kubeapi.client import PatchType
 from kubeapi.resources import Resource
-from translator.config import KnscaleConfig
-from translator.findings import Finding
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding
+from translator.keda.revision import hpa_revision, pa_target, workload_target
+from translator.keda.types import HpaRevision
 
 
 class Cache(Protocol):
@@ -81,51 +83,24 @@ class ScaledObjectRenderer(Protocol):
 
 
 class TranslatorRenderer:
-    """`ScaledObjectRenderer` over the translator's `render_scaled_object` (translator/keda.py)."""
+    """`ScaledObjectRenderer` over the translator's `render_scaled_object` (translator/keda/render.py)."""
 
-    def _render(self, obj: Mapping[str, Any], target: Mapping[str, Any], config: KnscaleConfig) -> Rendered:
-        from translator import keda
-        from translator.rules import RULES
-        from translator.validate import object_ref
+    def _render(self, obj: Mapping[str, Any], rev: HpaRevision, config: KnscaleConfig) -> Rendered:
+        from translator.core.objects import META_ANNOTATIONS, object_ref
+        from translator.core.rules import RULES
+        from translator.keda.render import render_scaled_object
 
-        md = obj.get("metadata") or {}
-        annotations = md.get("annotations") or {}
-        spec = obj.get("spec") or {}
-        containers = None
-        if obj.get("kind") in {"Deployment", "StatefulSet"}:
-            containers = ((spec.get("template") or {}).get("spec") or {}).get("containers")
-        rev = keda.HpaRevision(
-            name=str(md.get("name") or ""),
-            annotations=annotations,
-            target=keda.ScaleTargetRef(
-                str(target.get("apiVersion") or "apps/v1"),
-                str(target.get("kind") or "Deployment"),
-                str(target.get("name") or ""),
-            ),
-            namespace=md.get("namespace"),
-            labels=md.get("labels") or {},
-            owner=keda.OwnerRef(
-                str(obj.get("apiVersion")), str(obj.get("kind")), str(md.get("name")), str(md.get("uid"))
-            ),
-            reachable=spec.get("reachability") != "Unreachable",
-            containers=containers,
-        )
-        result = keda.render_scaled_object(rev, config.autoscaler, config.keda)
+        result = render_scaled_object(rev, config.autoscaler, config.keda)
         ref = object_ref(obj)
         findings = [
-            RULES[i.rule_id].finding(ref, "metadata.annotations", i.key, i.value, i.message, i.fix)
+            RULES[i.rule_id].finding(ref, META_ANNOTATIONS, i.key, i.value, i.message, i.fix)
             for i in result.issues
         ]
         return Rendered(result.manifest, findings)
 
     def for_pod_autoscaler(self, pa: Mapping[str, Any], config: KnscaleConfig) -> Rendered:
-        return self._render(pa, (pa.get("spec") or {}).get("scaleTargetRef") or {}, config)
+        # The one builder lint uses too (translator/keda/revision.py), reachability included.
+        return self._render(pa, hpa_revision(pa, pa_target(pa)), config)
 
     def for_workload(self, workload: Mapping[str, Any], config: KnscaleConfig) -> Rendered:
-        md = workload.get("metadata") or {}
-        target = {
-            "apiVersion": workload.get("apiVersion"),
-            "kind": workload.get("kind"),
-            "name": md.get("name"),
-        }
-        return self._render(workload, target, config)
+        return self._render(workload, hpa_revision(workload, workload_target(workload)), config)

@@ -49,9 +49,10 @@ from reconciler.scaling.sources import (
     MetricSources,
     SourceChoice,
 )
-from translator.config import KnscaleConfig
-from translator.findings import Finding
-from translator.kpa import KpaSettings, resolve_kpa_settings
+from translator.autoscaling.kpa import KpaSettings, resolve_kpa_settings
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding
+from translator.core.objects import META_ANNOTATIONS
 from translator.validate import validate_object
 
 log = logging.getLogger(__name__)
@@ -126,9 +127,7 @@ class KpaScaler:
         return index
 
     def _validation_errors(self, workload: Mapping[str, Any], config: KnscaleConfig) -> list[Finding]:
-        return [
-            f for f in validate_object(workload, config) if f.is_error and f.path == "metadata.annotations"
-        ]
+        return [f for f in validate_object(workload, config) if f.is_error and f.path == META_ANNOTATIONS]
 
     def refresh(self, now: float) -> None:
         """Bring the tracked set in line with the cache: new workloads, changed settings, pods."""

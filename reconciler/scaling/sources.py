@@ -8,8 +8,8 @@ from typing import Any
 
 from reconciler.metrics.base import Collector
 from reconciler.runtime.objects import annotations_of
-from translator.annotations import KNSCALE_PROMETHEUS_QUERY
-from translator.kpa import KpaSettings
+from translator.annotations.table import KNSCALE_PROMETHEUS_QUERY
+from translator.autoscaling.kpa import KpaSettings
 
 PROMETHEUS_QUERY_ANNOTATION = KNSCALE_PROMETHEUS_QUERY
 

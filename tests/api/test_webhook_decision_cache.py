@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from translator.config import InjectionConfig, KnscaleConfig
+from translator.config.knscale import InjectionConfig, KnscaleConfig
 from webhook.app import create_app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"

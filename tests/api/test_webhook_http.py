@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from translator.config import InjectionConfig, KnscaleConfig
-from translator.findings import Finding, ObjectRef, Severity
+from translator.config.knscale import InjectionConfig, KnscaleConfig
+from translator.core.findings import Finding, ObjectRef, Severity
 from webhook import admission
 from webhook.app import create_app
 

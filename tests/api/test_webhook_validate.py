@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook import admission
 from webhook.app import create_app, get_validate_handler
 

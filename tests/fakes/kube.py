@@ -23,7 +23,7 @@ def build_controller(
     """A Controller over the fake API with a fake clock; tests drive it step by step."""
     from reconciler.controller import Controller, ControllerOptions
     from reconciler.scaling.sources import MetricSources
-    from translator.config import KnscaleConfig
+    from translator.config.knscale import KnscaleConfig
 
     cfg = config or KnscaleConfig()
     options = ControllerOptions(dry_run=dry_run, lease=lease, identity=identity, interval=interval)

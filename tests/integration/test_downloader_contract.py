@@ -28,8 +28,9 @@ from typing import Any
 
 import pytest
 
-from translator.config import InjectionConfig, KnscaleConfig
-from translator.injection import INIT_CONTAINER_NAME, plan_injection
+from translator.config.knscale import InjectionConfig, KnscaleConfig
+from translator.injection.common import INIT_CONTAINER_NAME
+from translator.injection.plan import plan_injection
 
 # The image's entrypoint, restated as the contract it implements: (src, dest) argument pairs
 # go to Storage.download_files; a failure exits non-zero.

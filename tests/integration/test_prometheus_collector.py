@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from reconciler.kpa.decider import decide, initial_state
 from reconciler.metrics import Collection, CollectTarget, PrometheusCollector, RevisionKey
 from reconciler.metrics.store import MetricsStore, scrape_once
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 PROMETHEUS = shutil.which("prometheus")
 if PROMETHEUS is None and not os.environ.get("CI"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from translator.autoscaler_config import AutoscalerConfig, KedaConfig
-from translator.config import KnscaleConfig
-from translator.findings import Finding
+from translator.config.autoscaler import AutoscalerConfig, KedaConfig
+from translator.config.knscale import KnscaleConfig
+from translator.core.findings import Finding
 from translator.validate import validate_object
 
 P = "autoscaling.knative.dev/"

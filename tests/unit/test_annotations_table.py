@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from translator import annotations as A
-from translator import model_keys
+from translator.annotations import model_keys
+from translator.annotations import table as A
 
 P = "autoscaling.knative.dev/"
 

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from translator.values import (
+from translator.core.values import (
     ParseError,
     RangeError,
     binary_si,

@@ -10,14 +10,14 @@ from pydantic import ValidationError
 
 from knscale.settings import SettingsError
 from knscale.settings.files import load_config
-from translator.autoscaler_config import (
+from translator.config.autoscaler import (
     AutoscalerConfig,
     ConfigMapError,
     KedaConfig,
     parse_config_autoscaler,
     parse_config_autoscaler_keda,
 )
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 
 # The documented `_example` block of Knative's config-autoscaler, value for value.
 KNATIVE_EXAMPLE = {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from autoscaling_helpers import HPA, KPA, P, config, errors, ids, lint, revision, service
 
-from translator.findings import Severity
+from translator.core.findings import Severity
 
 
 def by_rule(findings: list[Any]) -> dict[str, Any]:

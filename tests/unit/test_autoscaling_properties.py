@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from knscale import yamlio
 from knscale.commands.translate_cmd import translate_object
-from translator import annotations as A
-from translator.config import KnscaleConfig
+from translator.annotations import table as A
+from translator.config.knscale import KnscaleConfig
+from translator.core.rules import RULES
 from translator.lint import lint_document
-from translator.rules import RULES
 
 CONFIG = KnscaleConfig()
 _KEYS = [

@@ -19,7 +19,7 @@ from reconciler.metrics import (
 )
 from reconciler.metrics.base import missing
 from reconciler.metrics.store import MetricsStore, run_scrape_loop, scrape_once
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 A = RevisionKey("default", "a")
 B = RevisionKey("default", "b")

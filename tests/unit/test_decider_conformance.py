@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.kpa.aggregation import GO_ZERO_TIME
 from reconciler.kpa.decider import DeciderState, Decision, Observation, decide, initial_state
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 T = 1_700_000_000.0  # "time.Now()" of the Go tests: any base works for the non-delay vectors
 Z = GO_ZERO_TIME  # Go's time.Time{}: base of the scale-down-delay vectors

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.kpa.decider import DeciderState, Observation, decide, initial_state
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 T = 1_700_000_000.0
 

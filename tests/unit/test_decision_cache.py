@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from test_injection_properties import pods
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook.app import create_app
 from webhook.decision_cache import DecisionCache
 

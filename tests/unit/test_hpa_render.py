@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from translator.autoscaler_config import AutoscalerConfig
-from translator.hpa import render_hpa
-from translator.keda import HpaRevision, OwnerRef, Rendered, ScaleTargetRef
+from translator.config.autoscaler import AutoscalerConfig
+from translator.keda.hpa import render_hpa
+from translator.keda.types import HpaRevision, OwnerRef, Rendered, ScaleTargetRef
 
 P = "autoscaling.knative.dev/"
 K8S = "1.33"

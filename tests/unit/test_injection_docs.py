@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from translator.config import InjectionConfig
-from translator.model_keys import LEGACY_KEYS, MODEL_KEYS
-from translator.rules import RULES
+from translator.annotations.model_keys import LEGACY_KEYS, MODEL_KEYS
+from translator.config.knscale import InjectionConfig
+from translator.core.rules import RULES
 
 DOCS = Path(__file__).parent.parent.parent / "docs"
 ANNOTATIONS = (DOCS / "annotations.md").read_text()

@@ -1,6 +1,6 @@
 """The per-configuration precomputation behind `plan_injection` is never shared mutable state.
 
-`translator.injection` works out what depends only on the configuration once (`_fixed`) and
+`translator.injection` works out what depends only on the configuration once (`fixed_parts`) and
 builds each plan's dicts and lists fresh. Editing one plan, one patch, or the pod a patch was
 applied to must not change the next admission; and a different configuration must never get
 another configuration's parts.
@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from translator.config import InjectionConfig, KnscaleConfig
-from translator.injection import INIT_CONTAINER_NAME, InjectionPlan, plan_injection
+from translator.config.knscale import InjectionConfig, KnscaleConfig
+from translator.injection.common import INIT_CONTAINER_NAME
+from translator.injection.plan import InjectionPlan, plan_injection
 from webhook import admission
 from webhook.patch import plan_ops
 

@@ -11,14 +11,9 @@ import jsonpatch
 import kubernetes_validate
 import pytest
 
-from translator.config import DEFAULT_DOWNLOADER_IMAGE, InjectionConfig, KnscaleConfig
-from translator.injection import (
-    HOME_VOLUME,
-    INIT_CONTAINER_NAME,
-    MODEL_VOLUME,
-    TMP_VOLUME,
-    plan_injection,
-)
+from translator.config.knscale import DEFAULT_DOWNLOADER_IMAGE, InjectionConfig, KnscaleConfig
+from translator.injection.common import HOME_VOLUME, INIT_CONTAINER_NAME, MODEL_VOLUME, TMP_VOLUME
+from translator.injection.plan import plan_injection
 from webhook.patch import plan_ops
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from translator.config import InjectionConfig, KnscaleConfig
-from translator.findings import Severity
-from translator.injection import plan_injection
-from translator.rules import RULES
+from translator.config.knscale import InjectionConfig, KnscaleConfig
+from translator.core.findings import Severity
+from translator.core.rules import RULES
+from translator.injection.plan import plan_injection
 
 CONFIG = KnscaleConfig()
 ON = {"knscale.dev/inject-model": "true"}

@@ -11,14 +11,10 @@ import kubernetes_validate
 from hypothesis import given
 from hypothesis import strategies as st
 
-from translator.config import KnscaleConfig
-from translator.injection import (
-    ALWAYS_SKIPPED_CONTAINERS,
-    INIT_CONTAINER_NAME,
-    MODEL_VOLUME,
-    plan_injection,
-)
-from translator.model_keys import INJECTED
+from translator.annotations.model_keys import INJECTED
+from translator.config.knscale import KnscaleConfig
+from translator.injection.common import ALWAYS_SKIPPED_CONTAINERS, INIT_CONTAINER_NAME, MODEL_VOLUME
+from translator.injection.plan import plan_injection
 from webhook.patch import plan_ops
 
 CONFIG = KnscaleConfig()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from translator.validate import validate_object
 
 CONFIG = KnscaleConfig()

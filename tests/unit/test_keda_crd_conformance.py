@@ -19,8 +19,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from translator.autoscaler_config import AutoscalerConfig, KedaConfig
-from translator.keda import HpaRevision, OwnerRef, ScaleTargetRef, render_scaled_object
+from translator.config.autoscaler import AutoscalerConfig, KedaConfig
+from translator.keda.render import render_scaled_object
+from translator.keda.types import HpaRevision, OwnerRef, ScaleTargetRef
 
 CRD = Path(__file__).resolve().parents[1] / "schemas" / "keda" / "keda.sh_scaledobjects.yaml"
 P = "autoscaling.knative.dev/"

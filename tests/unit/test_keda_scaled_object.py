@@ -8,16 +8,11 @@ from typing import Any
 
 import pytest
 
-from translator.autoscaler_config import AutoscalerConfig, KedaConfig
-from translator.keda import (
-    HpaRevision,
-    OwnerRef,
-    Rendered,
-    ScaleTargetRef,
-    render_query,
-    render_scaled_object,
-)
-from translator.values import ParseError
+from translator.config.autoscaler import AutoscalerConfig, KedaConfig
+from translator.core.values import ParseError
+from translator.keda.gotemplate import render_query
+from translator.keda.render import render_scaled_object
+from translator.keda.types import HpaRevision, OwnerRef, Rendered, ScaleTargetRef
 
 P = "autoscaling.knative.dev/"
 NS = "test-namespace"
@@ -54,7 +49,7 @@ def spec(
 
 
 def error_ids(result: Rendered) -> set[str]:
-    from translator.rules import RULES
+    from translator.core.rules import RULES
 
     return {i.rule_id for i in result.issues if str(RULES[i.rule_id].severity) == "error"}
 
@@ -585,7 +580,7 @@ def test_override_keda_admission_would_reject(override: Any, rule: str) -> None:
 
 
 def test_bring_your_own_is_not_rendered_by_lint_rules() -> None:
-    from translator.keda import should_auto_create
+    from translator.keda.render import should_auto_create
 
     assert should_auto_create({P + "scaled-object-auto-create": "false"}, KedaConfig()) is False
     assert should_auto_create({P + "scaled-object-auto-create": "maybe"}, KedaConfig()) is True

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from translator.autoscaler_config import AutoscalerConfig
-from translator.kpa import KpaSettings, panic_window_seconds, resolve_kpa_settings
+from translator.autoscaling.kpa import KpaSettings, panic_window_seconds, resolve_kpa_settings
+from translator.config.autoscaler import AutoscalerConfig
 
 P = "autoscaling.knative.dev/"
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from knscale import __version__
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook.registration import DEFAULT_NAMESPACE, ServiceTarget, render_all
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from translator.config import KnscaleConfig
-from translator.injection import ContainerEdit, InjectionPlan, plan_injection
+from translator.config.knscale import KnscaleConfig
+from translator.injection.plan import ContainerEdit, InjectionPlan, plan_injection
 from webhook.patch import encode_patch, escape, plan_ops
 
 CONFIG = KnscaleConfig()

@@ -19,7 +19,7 @@ from reconciler.kpa.scaler import (
     initial_scaler_state,
     reconcile_scale,
 )
-from translator.kpa import KpaSettings
+from translator.autoscaling.kpa import KpaSettings
 
 T0 = 1_700_000_000.0
 DEFAULTS = KpaSettings()

@@ -16,7 +16,7 @@ import uvicorn
 import uvloop
 from uvicorn.server import ServerState
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook.app import create_app
 from webhook.connections import MAX_REQUEST_HEAD_BYTES, GatedServer, gated_loop_factory
 from webhook.server import DeadlineHttpToolsProtocol

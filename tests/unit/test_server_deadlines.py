@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook.app import BODY_READ_TIMEOUT_S, create_app
 from webhook.server import DeadlineHttpToolsProtocol
 

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from knscale.settings import SettingsError
 from knscale.settings.files import load_config
-from translator.config import InjectionConfig, KnscaleConfig
+from translator.config.knscale import InjectionConfig, KnscaleConfig
 
 
 def test_defaults_load_without_file() -> None:

@@ -10,8 +10,8 @@ from kubeapi.resources import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDO
 from kubeapi.testing import CLASS_KEY, HPA, FakeKube, hpa, pod_autoscaler, sks_ready_status, workload
 from reconciler.hpa.objects import PaConditions
 from reconciler.runtime.clock import FakeClock
-from translator.autoscaler_config import KedaConfig
-from translator.config import KnscaleConfig
+from translator.config.autoscaler import KedaConfig
+from translator.config.knscale import KnscaleConfig
 
 PA = "hello-00001"
 AUTO_CREATE = "autoscaling.knative.dev/scaled-object-auto-create"

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_injection_properties import pods
 
-from translator.config import KnscaleConfig
-from translator.injection import INIT_CONTAINER_NAME, MODEL_VOLUME, OWNED_VOLUMES
-from translator.model_keys import INJECTED
+from translator.annotations.model_keys import INJECTED
+from translator.config.knscale import KnscaleConfig
+from translator.injection.common import INIT_CONTAINER_NAME, MODEL_VOLUME, OWNED_VOLUMES
 from webhook import admission
 
 ON = KnscaleConfig.model_validate({"injection": {"mutate_templates": True}})

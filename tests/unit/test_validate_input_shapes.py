@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from translator.validate import validate_object
 
 CONFIG = KnscaleConfig()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from translator.findings import Finding, ObjectRef, Severity
+from translator.core.findings import Finding, ObjectRef, Severity
 from webhook.admission import WARNING_MAX_CHARS, _warning_text, warning_text
 
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from translator.config import KnscaleConfig
+from translator.config.knscale import KnscaleConfig
 from webhook import server
 from webhook.admission import ReviewError, parse_review
 from webhook.app import _NO_TELEMETRY, create_app

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from translator.core.rule_ids import RuleId
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -46,7 +48,7 @@ class Finding:
     `key` the annotation key exactly as the user wrote it (`minScale` stays `minScale`).
     """
 
-    rule_id: str
+    rule_id: RuleId
     severity: Severity
     obj: ObjectRef
     path: str

@@ -4,12 +4,12 @@ Each row says what a key is called (and its legacy aliases, in the priority Knat
 `kmap.KeyPriority` gives them: the kebab-case name first, then the camelCase alias), which
 component owns its meaning, the type and range of its value, its default and where that
 default comes from, and which autoscaler class reads it. The validation in
-`translator/autoscaling.py` and the renderers read keys through this table, and the
+`translator/autoscaling/checks.py` and the renderers read keys through this table, and the
 did-you-mean suggestions for misspelt keys are derived from it (docs/rules.md lists the keys).
 
 Sources: knative/serving `pkg/apis/autoscaling/register.go` and `annotation_validation.go`;
 knative-extensions/autoscaler-keda `pkg/reconciler/autoscaling/hpa/resources/keda.go` and
-`keda_hpa.go`; the model-injection keys are owned by `translator/model_keys.py` and joined here.
+`keda_hpa.go`; the model-injection keys are owned by `translator/annotations/model_keys.py` and joined here.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from translator import model_keys, values
-from translator.autoscaler_config import HPA_CLASS, KPA_CLASS
+from translator.annotations import model_keys
+from translator.config.autoscaler import HPA_CLASS, KPA_CLASS
+from translator.core import values
 
 AUTOSCALING_PREFIX = "autoscaling.knative.dev/"
 SERVING_PREFIX = "serving.knative.dev/"
@@ -50,7 +51,7 @@ class Owner(StrEnum):
     KNATIVE = "knative"  # knative/serving autoscaling keys
     KNATIVE_SERVING = "knative-serving"  # serving.knative.dev keys that matter here
     AUTOSCALER_KEDA = "autoscaler-keda"  # the extension's keys, same prefix as Knative's
-    MODEL = "model-injection"  # translator/model_keys.py
+    MODEL = "model-injection"  # translator/annotations/model_keys.py
     KNSCALE = "knscale"  # knscale's own keys
 
 

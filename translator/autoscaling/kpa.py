@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
 
-from translator import annotations as A
-from translator.autoscaler_config import DEFAULT_PROGRESS_DEADLINE_S, TARGET_MIN, AutoscalerConfig
-from translator.values import SECOND
+from translator.annotations import table as A
+from translator.config.autoscaler import DEFAULT_PROGRESS_DEADLINE_S, TARGET_MIN, AutoscalerConfig
+from translator.core.values import SECOND
 
 Metric = Literal["concurrency", "rps"]
 Aggregation = Literal["linear", "weighted-exponential"]

@@ -1,6 +1,6 @@
 """HPA-class revision → a plain `autoscaling/v2` HorizontalPodAutoscaler (clusters without KEDA).
 
-The same revision semantics as the ScaledObject (`translator/keda.py`) — name, target, owner,
+The same revision semantics as the ScaledObject (`translator/keda/render.py`) — name, target, owner,
 bounds, cpu default target 70, `metric-type`, `window` and the scale-up/down rules — rendered
 the way Knative's own autoscaler-hpa does it (`pkg/reconciler/autoscaling/hpa/resources/hpa.go`),
 with two differences: `minReplicas` is at least 1 (an HPA cannot scale to zero without an alpha
@@ -13,20 +13,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from translator import annotations as A
-from translator.autoscaler_config import HPA_CLASS, AutoscalerConfig
-from translator.keda import (
-    DEFAULT_CPU_TARGET,
-    MIB,
-    RESOURCE_TRIGGERS,
-    HpaRevision,
-    Issue,
-    Rendered,
-    behavior,
-    metric_type_for,
-    scale_bounds,
-)
-from translator.values import INT32_MAX, binary_si, cpu_quantity
+from translator.annotations import table as A
+from translator.config.autoscaler import HPA_CLASS, AutoscalerConfig
+from translator.core.rule_ids import RuleId
+from translator.core.values import INT32_MAX, binary_si, cpu_quantity
+from translator.keda.parts import behavior, metric_type_for, scale_bounds
+from translator.keda.types import DEFAULT_CPU_TARGET, MIB, RESOURCE_TRIGGERS, HpaRevision, Issue, Rendered
 
 API_VERSION = "autoscaling/v2"
 KIND = "HorizontalPodAutoscaler"
@@ -48,7 +40,7 @@ def render_hpa(rev: HpaRevision, autoscaler: AutoscalerConfig) -> Rendered:
             None,
             [
                 Issue(
-                    "KNS222",
+                    RuleId.KNS222,
                     found[0] if found else A.METRIC.name,
                     found[1] if found else None,
                     f"metric {metric!r} is a Prometheus metric; a plain HPA can only scale on cpu or memory",
@@ -71,7 +63,7 @@ def render_hpa(rev: HpaRevision, autoscaler: AutoscalerConfig) -> Rendered:
             None,
             [
                 Issue(
-                    "KNS210",
+                    RuleId.KNS210,
                     A.METRIC.name if A.METRIC.name in ann else None,
                     ann.get(A.METRIC.name),
                     "memory has no default target: an HPA without one would silently scale on 80% cpu",

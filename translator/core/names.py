@@ -1,17 +1,12 @@
-"""Small, pure checks of the value formats the model-injection keys and settings use.
+"""Small, pure checks of names and paths: DNS-1123 names, image references, mount paths.
 
-Kept apart from `model_keys` so that `translator.config` can validate its defaults with the
-same functions the admission path uses, without an import cycle.
+In `core` so that `translator.config` validates its defaults with the same functions the
+admission path uses. (Quantities are parsed by `core.values.parse_quantity`, the one grammar.)
 """
 
 from __future__ import annotations
 
 import re
-
-# Kubernetes resource.Quantity, non-negative: a decimal number with an optional binary (Ki…Ei),
-# decimal (m, k, M…E) or exponent (e3, E-2) suffix. Mirrors the apiserver's grammar closely
-# enough that anything accepted here is accepted there.
-_QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?\d+)?\Z")
 
 # RFC 1123 label: namespaces. RFC 1123 subdomain: Secret, PersistentVolumeClaim and most object names.
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -31,10 +26,6 @@ _IMAGE_REFERENCE = re.compile(
 # be mounted at or under the first; the second may not be replaced whole (`/etc/hosts` lives there).
 RESERVED_MOUNT_TREES: tuple[str, ...] = ("/dev", "/proc", "/sys")
 RESERVED_MOUNT_DIRS: tuple[str, ...] = ("/etc",)
-
-
-def is_quantity(value: str) -> bool:
-    return bool(_QUANTITY.match(value))
 
 
 def is_dns1123_label(value: str) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from translator.values import INT32_MAX, INT32_MIN, ParseError, parse_quantity
+from translator.core.values import INT32_MAX, INT32_MIN, ParseError, parse_quantity
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """knscale's own configuration schema (the settings file / ConfigMap `knscale-config`).
 
-Pure pydantic models: parsed and validated in one place (knscale/settings.py reads the file
+Pure pydantic models: parsed and validated in one place (knscale/settings/files.py reads the file
 and reports every error at once). The documented example in config/base/configmap.yaml must
 equal `KnscaleConfig().model_dump(mode="json", by_alias=True)`; a test checks it.
 """
@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from translator.autoscaler_config import AutoscalerConfig, KedaConfig
-from translator.model_values import has_dotdot_segment, is_image_reference, is_quantity, mount_path_problem
+from translator.config.autoscaler import AutoscalerConfig, KedaConfig
+from translator.core.names import has_dotdot_segment, is_image_reference, mount_path_problem
+from translator.core.values import is_quantity, parse_quantity
 
 # knscale sets these on the downloader itself; configuration may not override them.
 RESERVED_ENV = frozenset({"MODEL_URI", "MODEL_BUCKET", "MODEL_PATH", "MODEL_DIR", "HOME"})
@@ -129,7 +130,9 @@ class InjectionConfig(_Strict):
     @field_validator("cpu_request", "cpu_limit", "memory_request", "memory_limit", "scratch_size_limit")
     @classmethod
     def _quantity(cls, value: str) -> str:
-        if not is_quantity(value):
+        # A resource amount: Kubernetes' quantity grammar, and not negative (the API server
+        # refuses negative requests and limits).
+        if not is_quantity(value) or parse_quantity(value) < 0:
             raise ValueError(f"{value!r} is not a Kubernetes quantity such as 100m, 1, 100Mi or 1Gi")
         return value
 
@@ -169,6 +172,6 @@ class KnscaleConfig(_Strict):
 
     injection: InjectionConfig = Field(default_factory=InjectionConfig)
     # Cluster facts for the autoscaling rules (Knative's config-autoscaler, autoscaler-keda's
-    # config-autoscaler-keda); defaults are theirs. See translator/autoscaler_config.py.
+    # config-autoscaler-keda); defaults are theirs. See translator/config/autoscaler.py.
     autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
     keda: KedaConfig = Field(default_factory=KedaConfig)

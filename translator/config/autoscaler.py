@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
-from translator.values import (
+from translator.core.values import (
     SECOND,
     ParseError,
     RangeError,

@@ -170,41 +170,74 @@ def decimal_str(value: float) -> str:
     return text
 
 
+# Kubernetes' resource.Quantity (apimachinery `pkg/api/resource/quantity.go`), the one grammar
+# for every quantity knscale reads: resource requests and size limits, and KEDA's targets (KEDA
+# parses a trigger's `value` and the HPA `tolerance` with the same ParseQuantity).
+#   <quantity> ::= <sign>? <number> <suffix>?
+#   <number>   ::= <digits> | <digits>.<digits> | <digits>. | .<digits>
+#   <suffix>   ::= Ki | Mi | Gi | Ti | Pi | Ei | n | u | m | k | M | G | T | P | E | (e|E) <sign>? <digits>
+# Only ASCII digits (`\d` would take any Unicode digit). The exponent is an integer, as in Go.
 _QUANTITY_RE = re.compile(
-    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))?\Z"
+    r"(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?:(?P<binary>[KMGTPE]i)|(?P<decimal>[numkMGTPE])|[eE](?P<exponent>[+-]?[0-9]+))?"
 )
-_QUANTITY_SUFFIX: dict[str, int | Fraction] = {
+_BINARY_SUFFIX: dict[str, int] = {
     "Ki": 2**10,
     "Mi": 2**20,
     "Gi": 2**30,
     "Ti": 2**40,
     "Pi": 2**50,
     "Ei": 2**60,
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 10**3),
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
 }
+_DECIMAL_SUFFIX: dict[str, int] = {
+    "n": -9,
+    "u": -6,
+    "m": -3,
+    "k": 3,
+    "M": 6,
+    "G": 9,
+    "T": 12,
+    "P": 15,
+    "E": 18,
+}
+# Far beyond any quantity a cluster uses; the bounds keep a hostile `1e999999999` (or a number
+# of 100k digits) from costing the webhook seconds of CPU or Python's int-conversion limit.
+_MAX_QUANTITY_EXPONENT = 1000
+_MAX_QUANTITY_DIGITS = 1000
 
 
 def parse_quantity(text: str) -> Fraction:
-    """A Kubernetes resource quantity (`500m`, `1.5Gi`, `2e3`) as an exact number."""
-    if not _QUANTITY_RE.match(text):
+    """A Kubernetes resource quantity (`500m`, `1.5Gi`, `2e3`, `-1`) as an exact number.
+
+    Signs are part of the grammar; callers that need a non-negative or positive amount (a
+    resource request, a size limit, a KEDA target) check the value.
+    """
+    m = _QUANTITY_RE.fullmatch(text)
+    if m is None:
         raise ParseError(f"{text!r} is not a Kubernetes quantity (examples: 500m, 2, 128Mi)")
-    for suffix in ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"):
-        if text.endswith(suffix):
-            return Fraction(text[: -len(suffix)]) * _QUANTITY_SUFFIX[suffix]
-    if "e" in text[1:] or "E" in text[1:]:
-        mantissa, _, exponent = text.replace("E", "e").partition("e")
-        return Fraction(mantissa) * Fraction(10) ** int(exponent)
-    if text[-1] in _QUANTITY_SUFFIX:
-        return Fraction(text[:-1]) * _QUANTITY_SUFFIX[text[-1]]
-    return Fraction(text)
+    number, binary, decimal, exponent = m.group("number", "binary", "decimal", "exponent")
+    if len(number) > _MAX_QUANTITY_DIGITS:
+        raise ParseError(f"{text[:40]!r}… is too long to be a Kubernetes quantity")
+    value = Fraction(number)
+    if binary is not None:
+        return value * _BINARY_SUFFIX[binary]
+    power = _DECIMAL_SUFFIX[decimal] if decimal is not None else 0
+    if exponent is not None:
+        # Read the exponent's digits only when few: int() of thousands of digits is refused.
+        short = len(exponent.lstrip("+-").lstrip("0")) <= len(str(_MAX_QUANTITY_EXPONENT))
+        power = int(exponent) if short else _MAX_QUANTITY_EXPONENT + 1
+    if abs(power) > _MAX_QUANTITY_EXPONENT:
+        raise ParseError(f"{text[:40]!r}: the exponent is out of range for a Kubernetes quantity")
+    return value * Fraction(10) ** power
+
+
+def is_quantity(text: str) -> bool:
+    """Whether `text` is a Kubernetes quantity (of any sign)."""
+    try:
+        parse_quantity(text)
+    except ParseError:
+        return False
+    return True
 
 
 def binary_si(nbytes: int) -> str:

@@ -1,0 +1,1 @@
+"""Knative autoscaling keys: their validation (`checks`) and the resolved KPA settings (`kpa`)."""
