@@ -5,16 +5,16 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.paths import ADMISSION_FIXTURES
 
 from translator.config.knscale import InjectionConfig, KnscaleConfig
 from webhook.app import create_app
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
+FIXTURES = ADMISSION_FIXTURES
 HEADERS = {"Content-Type": "application/json"}
 
 

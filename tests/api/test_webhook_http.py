@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.paths import ADMISSION_FIXTURES
 
 from translator.config.knscale import InjectionConfig, KnscaleConfig
 from translator.core.findings import Finding, ObjectRef, Severity
 from webhook import admission
 from webhook.app import create_app
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
+FIXTURES = ADMISSION_FIXTURES
 JSON = {"Content-Type": "application/json"}
 SMALL = KnscaleConfig(injection=InjectionConfig(max_request_bytes=64 * 1024))
 

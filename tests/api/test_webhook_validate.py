@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from helpers.admission import load
 
 from translator.config.knscale import KnscaleConfig
 from webhook import admission
-from webhook.app import create_app, get_validate_handler
-
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
-
-
-def load(name: str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return doc
-
-
-@pytest.fixture(autouse=True)
-def _fresh_decisions(client: TestClient) -> None:
-    """Each test judges its own review: no reply may come from an earlier test's cache."""
-    client.app.state.decision_cache.clear()  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def client() -> TestClient:
-    return TestClient(create_app(KnscaleConfig()))
-
-
-@pytest.fixture
-def fresh_app() -> FastAPI:
-    """An app of its own, for a test that overrides its dependencies."""
-    return create_app(KnscaleConfig())
+from webhook.app import get_validate_handler
 
 
 def post(client: TestClient, review: dict[str, Any]) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from helpers.paths import REPO
 
 from knscale import __version__
 from translator.config.knscale import KnscaleConfig
 from webhook.registration import DEFAULT_NAMESPACE, ServiceTarget, render_all
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 K8S_VERSION = "1.33.0"
 IMAGE = f"ghcr.io/knscale/knscale:{__version__}"
 CRD_KINDS = {("cert-manager.io/v1", "Issuer"), ("cert-manager.io/v1", "Certificate")}

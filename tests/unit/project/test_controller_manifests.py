@@ -7,17 +7,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+from helpers.paths import REPO
 
 from knscale.cli import build_parser
 from knscale.settings.reconcile import build_reconcile_settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 
 
 @pytest.fixture(scope="module")

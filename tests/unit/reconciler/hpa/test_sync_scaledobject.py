@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.kube import build_controller
+from helpers.controller import build_controller
 
 from kubeapi.resources import DEPLOYMENTS, EVENTS, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
 from kubeapi.testing import CLASS_KEY, HPA, FakeKube, hpa, pod_autoscaler, sks_ready_status, workload

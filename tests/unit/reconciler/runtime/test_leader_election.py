@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes.kube import build_controller
+from helpers.controller import build_controller
 
 from kubeapi.resources import HPAS, LEASES, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
 from kubeapi.testing import FakeKube, hpa, pod_autoscaler, sks_ready_status

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes.kube import build_controller
+from helpers.controller import build_controller
 
 from kubeapi.resources import DEPLOYMENTS, EVENTS, PODS, SCALEDOBJECTS, STATEFULSETS
 from kubeapi.testing import CLASS_KEY, KPA, FakeKube, pod, workload

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from autoscaling_helpers import HPA, KPA, P, config, errors, ids, lint, revision, service
+from helpers.autoscaling import HPA, KPA, P, config, errors, ids, lint, revision, service
 
 from translator.core.findings import Severity
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from autoscaling_helpers import HPA, KPA, P, config, errors, lint, revision
+from helpers.autoscaling import HPA, KPA, P, config, errors, lint, revision
 
 CASES: list[tuple[str, dict[str, str], dict[str, Any], set[tuple[str, str]]]] = [
     ("empty annotations", {}, {}, set()),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from tls_helpers import handshake, new_bios, pump
+from helpers.tls import handshake, new_bios, pump
 
 from certs.files import CertPaths, write_atomic, write_bundle
 from certs.pki import CertBundle, new_bundle, renew_leaf, subject_names

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from pathlib import Path
 from typing import Any
+
+from helpers.paths import ADMISSION_FIXTURES
 
 from translator.config.knscale import InjectionConfig, KnscaleConfig
 from translator.injection.common import INIT_CONTAINER_NAME
@@ -20,7 +21,7 @@ from translator.injection.plan import InjectionPlan, plan_injection
 from webhook import admission
 from webhook.patch import plan_ops
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
+FIXTURES = ADMISSION_FIXTURES
 CONFIG = KnscaleConfig(injection=InjectionConfig(env={"S3_ENDPOINT": "http://minio:9000"}))
 
 

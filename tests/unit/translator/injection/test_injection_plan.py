@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
 import kubernetes_validate
 import pytest
+from helpers.paths import ADMISSION_FIXTURES
 
 from translator.config.knscale import DEFAULT_DOWNLOADER_IMAGE, InjectionConfig, KnscaleConfig
 from translator.injection.common import HOME_VOLUME, INIT_CONTAINER_NAME, MODEL_VOLUME, TMP_VOLUME
 from translator.injection.plan import plan_injection
 from webhook.patch import plan_ops
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
+FIXTURES = ADMISSION_FIXTURES
 SEED_URI = "s3://autotables_47/autotables/47/trained_model/2616/1629363245/"
 SEED_IMAGE = "ccr.ccs.tencentyun.com/deepwisdom/metalab-downloader:v1.0"
 CONFIG = KnscaleConfig()

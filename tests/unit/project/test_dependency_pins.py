@@ -14,9 +14,10 @@ import inspect
 import re
 import tomllib
 from importlib import metadata
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers.paths import REPO
+
+ROOT = REPO
 
 
 def _requirement(name: str) -> str:

@@ -6,60 +6,24 @@ mid-body is an invalid request, not an internal error. A real uvicorn on loopbac
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
+from helpers.serving import closed_within, free_port, serving
 
-from translator.config.knscale import KnscaleConfig
-from webhook.app import BODY_READ_TIMEOUT_S, create_app
 from webhook.server import DeadlineHttpToolsProtocol
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _serving(port: int, *, body_read_timeout: float = BODY_READ_TIMEOUT_S) -> AsyncIterator[None]:
-    config = uvicorn.Config(
-        create_app(KnscaleConfig(), body_read_timeout=body_read_timeout),
-        host="127.0.0.1",
-        port=port,
-        http=DeadlineHttpToolsProtocol,
-        loop="asyncio",
-        log_level="error",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
-    """What the server sent before closing; fails if it has not closed within `seconds`."""
-    return await asyncio.wait_for(reader.read(), seconds)
 
 
 def test_a_slow_request_head_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DeadlineHttpToolsProtocol, "request_head_timeout", 0.5)
 
     async def main() -> None:
-        port = _free_port()
-        async for _ in _serving(port):
+        port = free_port()
+        async with serving(port):
             # Nothing at all after connecting.
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            assert await _closed_within(reader, 5) == b""
+            assert await closed_within(reader, 5) == b""
             writer.close()
             # Headers a little at a time (slowloris), each write inside the old idle timeout.
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -67,7 +31,7 @@ def test_a_slow_request_head_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None
             for _ in range(3):
                 await asyncio.sleep(0.2)
                 writer.write(b"X-Slow: 1\r\n")
-            assert await _closed_within(reader, 5) == b""
+            assert await closed_within(reader, 5) == b""
             writer.close()
             # A prompt request is answered, and the next head on the same connection has the
             # same deadline.
@@ -75,7 +39,7 @@ def test_a_slow_request_head_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None
             writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             first = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 5)
             assert first.startswith(b"HTTP/1.1 200")
-            assert await _closed_within(reader, 5) == b""
+            assert await closed_within(reader, 5) == b""
             writer.close()
 
     asyncio.run(main())
@@ -83,8 +47,8 @@ def test_a_slow_request_head_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_a_slow_body_gets_408_and_a_vanished_client_is_not_an_error() -> None:
     async def main() -> None:
-        port = _free_port()
-        async for _ in _serving(port, body_read_timeout=0.5):
+        port = free_port()
+        async with serving(port, body_read_timeout=0.5):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
                 b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers.paths import DOCS
 
 from translator.annotations.model_keys import LEGACY_KEYS, MODEL_KEYS
 from translator.config.knscale import InjectionConfig
 from translator.core.rules import RULES
 
-DOCS = Path(__file__).parent.parent.parent / "docs"
 ANNOTATIONS = (DOCS / "annotations.md").read_text()
 RULES_MD = (DOCS / "rules.md").read_text()
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from helpers.paths import SCHEMAS
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,7 +23,7 @@ from translator.config.autoscaler import AutoscalerConfig, KedaConfig
 from translator.keda.render import render_scaled_object
 from translator.keda.types import HpaRevision, OwnerRef, ScaleTargetRef
 
-CRD = Path(__file__).resolve().parents[1] / "schemas" / "keda" / "keda.sh_scaledobjects.yaml"
+CRD = SCHEMAS / "keda" / "keda.sh_scaledobjects.yaml"
 P = "autoscaling.knative.dev/"
 
 

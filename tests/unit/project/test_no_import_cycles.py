@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import grimp
 import pytest
+from helpers.paths import REPO
 
 # The same root packages import-linter checks, so a new top-level package (kubeapi, simulator)
 # is covered as soon as it is given its contracts.
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+PYPROJECT = REPO / "pyproject.toml"
 ROOT_PACKAGES: tuple[str, ...] = tuple(
     tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["tool"]["importlinter"]["root_packages"]
 )

@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from tls_helpers import handshake
+from helpers.tls import handshake
 
 from certs.files import CertPaths, ensure_local_certs, read_bundle, write_atomic, write_bundle
 from certs.pki import (

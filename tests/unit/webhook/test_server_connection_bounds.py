@@ -5,7 +5,6 @@ and a request head larger than the limit gets 431. Real sockets on loopback, rea
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 import uvloop
+from helpers.serving import closed_within, free_port, serving
 from uvicorn.server import ServerState
 
 from translator.config.knscale import KnscaleConfig
@@ -62,10 +62,6 @@ def _client_context() -> ssl.SSLContext:
     return ctx
 
 
-async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
-    return await asyncio.wait_for(reader.read(), seconds)
-
-
 def test_idle_sockets_count_in_the_cap_and_are_dropped_after_the_handshake_deadline(
     tls_files: tuple[Path, Path],
 ) -> None:
@@ -85,12 +81,12 @@ def test_idle_sockets_count_in_the_cap_and_are_dropped_after_the_handshake_deadl
         assert server.accepted() == 2
         # A third is refused at once, before any handshake work.
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        assert await _closed_within(reader, 2) == b""
+        assert await closed_within(reader, 2) == b""
         writer.close()
         assert server.refused == 1
         # The idle ones are dropped at the handshake deadline (not asyncio's 60 s) ...
         for r, w in idle:
-            assert await _closed_within(r, 3) == b""
+            assert await closed_within(r, 3) == b""
             w.close()
         assert server.failed_handshakes == 2 and server.handshaking == 0
         # ... and a real client is served again, and counted while its connection is open.
@@ -132,36 +128,17 @@ def test_uvicorns_protocol_shares_the_open_connection_set() -> None:
         loop.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_request_head_over_the_limit_gets_431() -> None:
     async def main() -> None:
-        port = _free_port()
-        config = uvicorn.Config(
-            create_app(KnscaleConfig()),
-            host="127.0.0.1",
-            port=port,
-            http=DeadlineHttpToolsProtocol,
-            loop="asyncio",
-            log_level="error",
-            lifespan="off",
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        try:
+        port = free_port()
+        async with serving(port):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             # Just over the limit, in one write, and no end of head: the server reads it all, so
             # its close is a clean FIN after the 431 (unread bytes would turn it into a reset).
             head = b"POST /mutate HTTP/1.1\r\nHost: x\r\nX-Filler: "
             writer.write(head + b"a" * (MAX_REQUEST_HEAD_BYTES + 1024 - len(head)))
             await writer.drain()
-            reply = await _closed_within(reader, 5)
+            reply = await closed_within(reader, 5)
             assert reply.startswith(b"HTTP/1.1 431 ")
             writer.close()
             # A normal head on a new connection is still served.
@@ -170,8 +147,5 @@ def test_a_request_head_over_the_limit_gets_431() -> None:
             first = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 5)
             assert first.startswith(b"HTTP/1.1 200")
             writer.close()
-        finally:
-            server.should_exit = True
-            await task
 
     asyncio.run(main())

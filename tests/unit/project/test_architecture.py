@@ -8,7 +8,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers.paths import REPO
+
+ROOT = REPO
 
 
 def test_import_contracts_hold() -> None:

@@ -8,11 +8,11 @@ must raise its rule and the Good one must not (and must have no errors at all).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers.paths import DOCS
 
 from translator.config.autoscaler import AutoscalerConfig
 from translator.config.knscale import KnscaleConfig
@@ -21,7 +21,7 @@ from translator.keda.hpa import render_hpa
 from translator.keda.types import HpaRevision, ScaleTargetRef
 from translator.validate import validate_object
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
+DOC = DOCS / "rules.md"
 HEADING = re.compile(r"^### (KNS\d{3}) — (.+)$", re.MULTILINE)
 BLOCK = re.compile(r"\*\*(Bad|Good)\*\*\s*\n```yaml\n(.*?)```", re.DOTALL)
 
