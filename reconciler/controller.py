@@ -36,6 +36,7 @@ from kubeapi.resources import (
 )
 from reconciler.hpa.sync import ScaledObjectSync, SyncResult
 from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.runtime.cache import InformerCache
 from reconciler.runtime.clock import Clock, SystemClock
 from reconciler.runtime.events import EventRecorder, PrintingRecorder, Recorder
 from reconciler.runtime.exporter import ReconcilerMetrics
@@ -50,8 +51,9 @@ from reconciler.runtime.objects import (
     name_of,
     namespace_of,
 )
-from reconciler.runtime.plumbing import GuardedWriter, InformerCache, InstrumentedApi, WorkKey, WorkQueue
 from reconciler.runtime.ports import Fenced, ScaledObjectRenderer, TranslatorRenderer
+from reconciler.runtime.workqueue import WorkKey, WorkQueue
+from reconciler.runtime.writes import GuardedWriter, InstrumentedApi
 from reconciler.scaling.loop import KpaScaler
 from reconciler.scaling.sources import DecisionRecord, MetricSources
 from translator.config.knscale import KnscaleConfig

@@ -1,1 +1,2 @@
-"""hpa"""
+"""HPA-class revisions: the ScaledObject (autoscaler-keda compatible), the ServerlessService in
+Serve mode and the PodAutoscaler's status — build, diff, write if different."""

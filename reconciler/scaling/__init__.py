@@ -1,1 +1,2 @@
-"""scaling"""
+"""The KPA scaling loop for plain Deployments/StatefulSets: metric sources → policy → the
+`scale` subresource."""

@@ -24,7 +24,7 @@ from kubeapi.errors import (
 )
 from kubeapi.resources import BY_KIND, DEPLOYMENTS, MUTATING_WEBHOOKS, PODS, SECRETS
 from kubeapi.testing import FakeKube, workload
-from reconciler.runtime.plumbing import InstrumentedApi
+from reconciler.runtime.writes import InstrumentedApi
 
 
 class _Raw:

@@ -15,7 +15,8 @@ from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.events import EventRecorder
 from reconciler.runtime.exporter import MetricsServer, ReconcilerMetrics
 from reconciler.runtime.informer import Backoff, Informer
-from reconciler.runtime.plumbing import InstrumentedApi, WorkQueue
+from reconciler.runtime.workqueue import WorkQueue
+from reconciler.runtime.writes import InstrumentedApi
 
 
 def recording_informer(fake: FakeKube, clock: FakeClock) -> tuple[Informer, list[tuple[str, str]]]:

@@ -1,13 +1,9 @@
-"""The controller's plumbing: the informer-backed cache, the guarded writer, the work queue and
-an API wrapper that counts errors. No reconcile logic lives here.
-"""
+"""Every write of the controller goes through here: `GuardedWriter` (leader fencing, dry run,
+events) over `InstrumentedApi` (per-verb request and error counts)."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import heapq
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -15,48 +11,7 @@ from kubeapi.client import KubeApi, ListResult, PatchType, WatchEvent
 from kubeapi.errors import ApiError
 from kubeapi.resources import Resource
 from reconciler.runtime.exporter import ReconcilerMetrics
-from reconciler.runtime.informer import Informer
 from reconciler.runtime.ports import Fenced
-
-
-class InformerCache:
-    """`Cache` over one informer per resource."""
-
-    def __init__(self, informers: Mapping[Resource, Informer]) -> None:
-        self._informers = dict(informers)
-
-    def informer(self, res: Resource) -> Informer:
-        return self._informers[res]
-
-    def informers(self) -> list[Informer]:
-        return list(self._informers.values())
-
-    def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
-        inf = self._informers.get(res)
-        return inf.get(namespace, name) if inf else None
-
-    def items(self, res: Resource) -> list[dict[str, Any]]:
-        inf = self._informers.get(res)
-        return inf.items() if inf else []
-
-    def remember(self, res: Resource, obj: dict[str, Any]) -> None:
-        inf = self._informers.get(res)
-        if inf is None:
-            return
-        key = (
-            (obj.get("metadata") or {}).get("namespace") or "",
-            (obj.get("metadata") or {}).get("name") or "",
-        )
-        cached = inf.get(*key)
-        rv = (obj.get("metadata") or {}).get("resourceVersion")
-        if cached is not None and (cached.get("metadata") or {}).get("resourceVersion") == rv:
-            return
-        # Through `apply`, so handlers see it like a watch event; the real event that follows
-        # carries the same version and changes nothing.
-        inf.apply("MODIFIED" if cached is not None else "ADDED", copy.deepcopy(obj))
-
-    def synced(self) -> bool:
-        return all(inf.has_synced() for inf in self._informers.values())
 
 
 class InstrumentedApi:
@@ -221,44 +176,3 @@ class GuardedWriter:
         out = self._api.patch(res, namespace, name, patch, patch_type=patch_type, subresource=subresource)
         self._metrics.writes.labels(str(res), f"patch{'/' + subresource if subresource else ''}").inc()
         return out
-
-
-WorkKey = tuple[str, ...]
-
-
-class WorkQueue:
-    """Keys to sync, each at most once, each no earlier than its due time (monotonic seconds)."""
-
-    def __init__(self) -> None:
-        self._due: dict[WorkKey, float] = {}
-        self._heap: list[tuple[float, WorkKey]] = []
-        self._lock = threading.Lock()
-        self.failures: dict[WorkKey, int] = {}
-
-    def add(self, key: WorkKey, at: float) -> None:
-        with self._lock:
-            cur = self._due.get(key)
-            if cur is not None and cur <= at:
-                return
-            self._due[key] = at
-            heapq.heappush(self._heap, (at, key))
-
-    def pop_due(self, now: float) -> list[WorkKey]:
-        out = []
-        with self._lock:
-            while self._heap and self._heap[0][0] <= now:
-                at, key = heapq.heappop(self._heap)
-                if self._due.get(key) == at:
-                    del self._due[key]
-                    out.append(key)
-        return out
-
-    def next_due(self) -> float | None:
-        with self._lock:
-            while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
-                heapq.heappop(self._heap)
-            return self._heap[0][0] if self._heap else None
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._due)
