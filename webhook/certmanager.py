@@ -123,7 +123,6 @@ class CertManager:
         self.api = api
         self.settings = settings
         self.names = names
-        self.last_report: ReconcileReport | None = None
 
     # -- Secret ---------------------------------------------------------------------------
 
@@ -217,7 +216,6 @@ class CertManager:
         states = self.sync_ca_bundle(ca)
         report = ReconcileReport(action, reasons, files_changed, ca, states)
         self._log(report)
-        self.last_report = report
         return report
 
     def _log(self, report: ReconcileReport) -> None:

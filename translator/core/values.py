@@ -20,7 +20,6 @@ from fractions import Fraction
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
-INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 

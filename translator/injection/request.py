@@ -16,14 +16,12 @@ from typing import Any
 
 from translator.annotations.model_keys import (
     ALL_KEYS,
-    BARE_BUCKET,
     BARE_IMAGE,
     BARE_INJECT,
     CREDENTIALS_SECRET,
     INIT_IMAGE,
     INJECT,
     LEGACY_KEYS,
-    MODEL_URI,
     MOUNT_PATH,
     SIZE_LIMIT,
 )
@@ -46,7 +44,6 @@ class ModelRequest:
     """A valid, policy-checked request to inject a model."""
 
     source: ModelSource
-    source_key: str
     image: str
     mount_path: str
     mount_key: str | None
@@ -137,7 +134,6 @@ def read_model_request(
         return None, r.findings
     request = ModelRequest(
         source=source,
-        source_key=MODEL_URI if MODEL_URI in annotations else BARE_BUCKET,
         image=image,
         mount_path=mount_path,
         mount_key=mount_key,
