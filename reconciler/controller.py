@@ -45,14 +45,13 @@ from reconciler.runtime.leader import LeaderElector, LeaseConfig, default_identi
 from reconciler.runtime.objects import (
     HPA_CLASS,
     autoscaler_class,
-    controller_of,
     is_revision_controlled,
     meta,
     name_of,
     namespace_of,
 )
 from reconciler.runtime.ports import Fenced, ScaledObjectRenderer, TranslatorRenderer
-from reconciler.runtime.workqueue import WorkKey, WorkQueue
+from reconciler.runtime.workqueue import WorkKey, WorkQueue, work_keys
 from reconciler.runtime.writes import GuardedWriter, InstrumentedApi
 from reconciler.scaling.loop import KpaScaler
 from reconciler.scaling.sources import DecisionRecord, MetricSources
@@ -196,30 +195,11 @@ class Controller:
 
     def _handler(self, res: Resource) -> Callable[[str, dict[str, Any]], None]:
         def handle(etype: str, obj: dict[str, Any]) -> None:
-            for key in self._keys_for(res, etype, obj):
+            for key in work_keys(res, etype, obj):
                 self.queue.add(key, self.clock.monotonic())
                 self._wake.set()
 
         return handle
-
-    def _keys_for(self, res: Resource, etype: str, obj: dict[str, Any]) -> list[WorkKey]:
-        ns, name = namespace_of(obj), name_of(obj)
-        if res is PODAUTOSCALERS:
-            return [("pa", ns, name)] if etype != "DELETED" else []
-        if res in (DEPLOYMENTS, STATEFULSETS):
-            return [("wl", str(obj.get("kind") or res.kind), ns, name)] if etype != "DELETED" else []
-        if res is HPAS:
-            return [("pa", ns, name)]
-        if res in (SCALEDOBJECTS, SERVERLESSSERVICES):
-            keys: list[WorkKey] = [("pa", ns, name)]
-            owner = controller_of(obj)
-            if owner is not None and owner.get("kind") in WORKLOADS:
-                keys.append(("wl", str(owner.get("kind")), ns, str(owner.get("name"))))
-            elif res is SCALEDOBJECTS:
-                target = (obj.get("spec") or {}).get("scaleTargetRef") or {}
-                keys.append(("wl", str(target.get("kind") or "Deployment"), ns, name))
-            return keys
-        return []
 
     def enqueue_all(self) -> None:
         now = self.clock.monotonic()

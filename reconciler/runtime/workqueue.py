@@ -4,6 +4,19 @@ from __future__ import annotations
 
 import heapq
 import threading
+from typing import Any
+
+from kubeapi.resources import (
+    DEPLOYMENTS,
+    HPAS,
+    PODAUTOSCALERS,
+    SCALEDOBJECTS,
+    SERVERLESSSERVICES,
+    STATEFULSETS,
+    WORKLOADS,
+    Resource,
+)
+from reconciler.runtime.objects import controller_of, name_of, namespace_of
 
 WorkKey = tuple[str, ...]
 
@@ -44,3 +57,28 @@ class WorkQueue:
     def __len__(self) -> int:
         with self._lock:
             return len(self._due)
+
+
+def work_keys(res: Resource, etype: str, obj: dict[str, Any]) -> list[WorkKey]:
+    """The keys an informer event of `res` makes due: the object's own, and its owner's.
+
+    ("pa", ns, name) is a PodAutoscaler; ("wl", kind, ns, name) a Deployment/StatefulSet. A
+    ScaledObject, SKS or HPA carries its owner's name, so its events wake the owner's sync.
+    """
+    ns, name = namespace_of(obj), name_of(obj)
+    if res is PODAUTOSCALERS:
+        return [("pa", ns, name)] if etype != "DELETED" else []
+    if res in (DEPLOYMENTS, STATEFULSETS):
+        return [("wl", str(obj.get("kind") or res.kind), ns, name)] if etype != "DELETED" else []
+    if res is HPAS:
+        return [("pa", ns, name)]
+    if res in (SCALEDOBJECTS, SERVERLESSSERVICES):
+        keys: list[WorkKey] = [("pa", ns, name)]
+        owner = controller_of(obj)
+        if owner is not None and owner.get("kind") in WORKLOADS:
+            keys.append(("wl", str(owner.get("kind")), ns, str(owner.get("name"))))
+        elif res is SCALEDOBJECTS:
+            target = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+            keys.append(("wl", str(target.get("kind") or "Deployment"), ns, name))
+        return keys
+    return []
