@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Must match the tag of the default downloader image (translator/config/knscale.py DEFAULT_DOWNLOADER_IMAGE).
 KSERVE_STORAGE := kserve-storage==0.20.0
 
-.PHONY: run test lint bench e2e clean venv deps
+.PHONY: run test lint bench e2e fuzz clean venv deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test: lint deps
 bench: $(STAMP)
 	bash bench/install_deps.sh
 	$(BIN)/python -m bench all
+
+## fuzz: the seeded hostile-input campaigns (1M AdmissionReviews over TLS, 5,000 lint inputs); figures in BENCHMARKS.md
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz admission --reviews $(or $(FUZZ_REVIEWS),1000000)
+	$(BIN)/python -m fuzz lint --inputs $(or $(FUZZ_LINT_INPUTS),5000)
 
 ## e2e: the real-control-plane suite (builds kube-apiserver & co. from Go modules, cached)
 e2e: $(STAMP) deps
