@@ -84,6 +84,8 @@ class ReconcilerMetrics:
         for g in (self.desired_scale, self.actual_scale, self.panic_mode):
             with contextlib.suppress(KeyError):
                 g.remove(namespace, name, kind)
+        with contextlib.suppress(KeyError):  # a counter per target would otherwise outlive it
+            self.metrics_missing.remove(namespace, name)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
