@@ -75,9 +75,11 @@ def autoscaling_findings(
                 f"{obj.get('kind')} only when {A.CLASS.name} is set on it",
                 f'add {A.CLASS.name}: "{KPA_CLASS}" (or "{HPA_CLASS}" for a KEDA ScaledObject)',
             )
+        # Severity follows Knative: nothing reads these keys (Knative never sees a plain
+        # Deployment, knscale skips one without a class), so a bad value is not refused; KNS117
+        # already says they do nothing.
+        return out.findings
     class_value = A.autoscaler_class(strings, config.autoscaler.pod_autoscaler_class)
-    if role == "workload" and A.CLASS.name not in strings:
-        class_value = ""
     _knative_rules(out, strings, class_value, config.autoscaler, progress=knative_site)
     if out.has_errors:
         return out.findings
@@ -90,6 +92,7 @@ def autoscaling_findings(
     _effective_bounds(out, strings, config.autoscaler)
     if knative_site and role != "podautoscaler":
         _progress_deadline(out, strings)
+    _silent_traps(out, obj, role, strings, family, config.autoscaler)
     if family == A.HPA and revision is not None and keda.should_auto_create(strings, config.keda):
         rendered = keda.render_scaled_object(revision.hpa(), config.autoscaler, config.keda)
         for issue in rendered.issues:
@@ -299,9 +302,11 @@ def _knative_rules(
                 f"use {KPA_CLASS} or {HPA_CLASS}",
             )
         elif written.lower() in ("kpa", "hpa"):
+            # Knative accepts it (a custom class) and knscale renders nothing for a custom class:
+            # a warning, KNS121 (it was KNS104, an error, before the severity audit).
             full = KPA_CLASS if written.lower() == "kpa" else HPA_CLASS
             out.add(
-                "KNS104",
+                "KNS121",
                 A.CLASS.name,
                 written,
                 f"{written!r} is taken as a custom autoscaler class that nothing implements, so the revision "
@@ -410,8 +415,10 @@ def _knative_rules(
             if A.CLASS.name in ann
             else " (Knative does not check it without a class annotation, and averages linearly)"
         )
+        # Knative refuses it only with an explicit class annotation; with the class from the
+        # cluster default it silently averages linearly: then a warning (KNS122), as Knative.
         out.add(
-            "KNS110",
+            "KNS110" if A.CLASS.name in ann else "KNS122",
             agg[0],
             agg[1],
             f"{agg[1]!r} is not an aggregation algorithm{note}",
@@ -429,8 +436,10 @@ def _knative_rules(
             if initial < 0:
                 out.add("KNS102", key, text, f"{key} must be greater than or equal to 0", "use 0 or more")
             elif initial > 2**31 - 1:
+                # Knative admits it (strconv.Atoi) and uses the cluster's initial-scale, and so
+                # does knscale's rendering: a warning (KNS123; it was KNS102, an error).
                 out.add(
-                    "KNS102",
+                    "KNS123",
                     key,
                     text,
                     f"{text} does not fit a 32-bit integer; "
@@ -508,6 +517,76 @@ def _effective_bounds(out: _Collector, ann: Mapping[str, str], asc: AutoscalerCo
             f"effective min-scale {lo} exceeds effective max-scale {hi} (one comes from config-autoscaler); "
             "the revision is pinned at max-scale",
             "set both min-scale and max-scale on the revision",
+        )
+
+
+QUEUE_PROXY = "queue-proxy"
+INT32_MAX = 2**31 - 1
+
+
+def _silent_traps(
+    out: _Collector,
+    obj: Mapping[str, Any],
+    role: str,
+    ann: Mapping[str, str],
+    family: str | None,
+    asc: AutoscalerConfig,
+) -> None:
+    """Settings every component accepts that quietly do something else than they say (KNS124–126)."""
+    plain = role == "workload"
+    prometheus = isinstance(ann.get(A.KNSCALE_PROMETHEUS_QUERY), str) and bool(
+        ann[A.KNSCALE_PROMETHEUS_QUERY].strip()
+    )
+    if plain and family == A.KPA and not prometheus:
+        containers = documents.dig(obj, "spec", "template", "spec", "containers")
+        names = (
+            {c.get("name") for c in containers if isinstance(c, Mapping)}
+            if isinstance(containers, list)
+            else set()
+        )
+        if QUEUE_PROXY not in names:
+            out.add(
+                "KNS124",
+                A.CLASS.name,
+                ann.get(A.CLASS.name),
+                f"knscale's KPA loop reads a plain {obj.get('kind')}'s load from a {QUEUE_PROXY} container "
+                f"or from {A.KNSCALE_PROMETHEUS_QUERY}; this one has neither, so it is not scaled unless the "
+                "reconciler runs with a default Prometheus query",
+                f"set {A.KNSCALE_PROMETHEUS_QUERY} to a query of its requests (e.g. at the ingress)",
+            )
+    found_min = A.MIN_SCALE.lookup(ann)
+    if found_min is not None and A.read_int32(ann, A.MIN_SCALE) == 0:
+        why = None
+        if family == A.KPA and not asc.enable_scale_to_zero:
+            why = "config-autoscaler has enable-scale-to-zero: false, so the KPA keeps 1 replica"
+        elif family == A.KPA and plain and not prometheus:
+            why = (
+                f"with no activator in front of a plain {obj.get('kind')}, knscale keeps 1 replica unless "
+                f"{A.KNSCALE_PROMETHEUS_QUERY} counts its requests"
+            )
+        elif (
+            family == A.HPA
+            and A.metric_of(ann, HPA_CLASS) in ("cpu", "memory")
+            and A.EXTRA_TRIGGERS.lookup(ann) is None
+            and A.OVERRIDE.lookup(ann) is None
+        ):
+            why = "KEDA cannot scale on cpu or memory alone to zero: the ScaledObject gets minReplicaCount 1"
+        if why is not None:
+            out.add(
+                "KNS125",
+                found_min[0],
+                found_min[1],
+                f"{found_min[0]}: 0 never takes effect: {why}",
+                "set it to 1 so the manifest says what happens, or add a source that sees idle traffic",
+            )
+    if family == A.HPA and A.MAX_SCALE.lookup(ann) is None and asc.max_scale == 0:
+        out.add(
+            "KNS126",
+            None,
+            None,
+            f"no max-scale (and config-autoscaler max-scale is 0): the ScaledObject or HPA gets "
+            f"maxReplicaCount {INT32_MAX}, so a metric spike scales without bound",
+            f'set {A.MAX_SCALE.name}, e.g. "10"',
         )
 
 
