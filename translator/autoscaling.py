@@ -92,7 +92,11 @@ def autoscaling_findings(
     _effective_bounds(out, strings, config.autoscaler)
     if knative_site and role != "podautoscaler":
         _progress_deadline(out, strings)
-    _silent_traps(out, obj, role, strings, family, config.autoscaler)
+    # (a bring-your-own ScaledObject is the user's: knscale renders none to judge)
+    renders_keda = family == A.HPA and keda.should_auto_create(strings, config.keda)
+    _silent_traps(
+        out, obj, role, strings, family if family != A.HPA or renders_keda else None, config.autoscaler
+    )
     if family == A.HPA and revision is not None and keda.should_auto_create(strings, config.keda):
         rendered = keda.render_scaled_object(revision.hpa(), config.autoscaler, config.keda)
         for issue in rendered.issues:

@@ -25,6 +25,7 @@ import base64
 import copy
 import difflib
 import json
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -133,6 +134,17 @@ def inject_object(
     return admit(obj, namespace, templates_on)
 
 
+# A denial line is a finding's text: `KNS010 Pod default/p: metadata.annotations[key]: message…`
+_FINDING_TEXT = re.compile(r"^KNS\d{3} [^:]*: ([A-Za-z0-9_.\[\]]*?)(?:\[([^\]]*)\])?: ")
+
+
+def _where(doc: yamlio.Document, prefix: str, line: str) -> str:
+    """`file:line:col` of the annotation a denial names, as lint prints it (`file` if unknown)."""
+    m = _FINDING_TEXT.match(line)
+    row, col = yamlio.locate(doc.node, prefix + m.group(1), m.group(2)) if m else (0, 0)
+    return f"{doc.source}:{row}:{col}" if row else doc.source
+
+
 def _replace(data: Any, parts: list[str | int], value: Any) -> Any:
     """`data` with the object at `parts` (a `kind: List` item, from iter_objects) replaced."""
     if not parts:
@@ -206,7 +218,7 @@ def _inject_document(
         except Denied as exc:
             ok = False
             for line in exc.message.splitlines():
-                print(f"{doc.source}: error {line}", file=sys.stderr)
+                print(f"{_where(doc, prefix, line)}: error {line}", file=sys.stderr)
             continue
         for warning in warnings:
             print(f"{doc.source}: warning {warning}", file=sys.stderr)

@@ -131,9 +131,11 @@ def test_denial_prints_rule_id_and_message_and_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = POD.replace("s3://models/resnet/", "s3://models/../other/")
-    code, out, err = run(capsys, "inject", "-f", write(tmp_path, bad, CONFIGMAP))
+    path = write(tmp_path, bad, CONFIGMAP)
+    code, out, err = run(capsys, "inject", "-f", path)
     assert code == 1
-    assert "error KNS010 Pod default/p: metadata.annotations[knscale.dev/model-uri]" in err
+    # lint-style: file:line:col of the annotation, severity, rule id, the webhook's message
+    assert f"{path}:7:5: error KNS010 Pod default/p: metadata.annotations[knscale.dev/model-uri]" in err
     assert yaml.safe_load(out)["kind"] == "ConfigMap"  # the others are still printed
 
 

@@ -100,6 +100,8 @@ def test_kns126_unset_max_scale_of_an_hpa_revision() -> None:
     assert found(service({**cpu, P + "max-scale": "10"})) == {}
     assert found(service(cpu), KnscaleConfig(autoscaler=AutoscalerConfig(max_scale=20))) == {}
     assert "KNS126" not in found(service({}))  # kpa: max 0 means unlimited, nothing rendered
+    byo = {**cpu, P + "scaled-object-auto-create": "false"}  # the user's own ScaledObject decides
+    assert "KNS126" not in found(service(byo))
 
 
 def test_kns126_matches_what_translate_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
