@@ -60,6 +60,17 @@ class Denied(Exception):
         self.message = message
 
 
+class BadInput(Exception):
+    def __init__(self, error: yamlio.ReadError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class Unsendable(Exception):
+    """The object cannot travel as JSON (a YAML key that is not a string, binary data): the API
+    server would refuse the manifest before any webhook sees it — an input error."""
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "inject",
@@ -94,7 +105,10 @@ def review_body(obj: Mapping[str, Any], namespace: str) -> bytes:
         "oldObject": None,
         "dryRun": True,
     }
-    return orjson.dumps({"apiVersion": admission.V1, "kind": "AdmissionReview", "request": request})
+    try:
+        return orjson.dumps({"apiVersion": admission.V1, "kind": "AdmissionReview", "request": request})
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise Unsendable(f"the object is not valid JSON for the API server: {exc}") from None
 
 
 def admit(obj: Mapping[str, Any], namespace: str, config: KnscaleConfig) -> tuple[dict[str, Any], list[str]]:
@@ -173,7 +187,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         if doc.data is None:
             continue
-        result, ok = _inject_document(doc, args, config)
+        try:
+            result, ok = _inject_document(doc, args, config)
+        except BadInput as exc:
+            print(text_line(read_error_finding(exc.error)), file=sys.stderr)
+            read_failed = True
+            continue
         denied = denied or not ok
         if result is None:
             continue
@@ -220,6 +239,11 @@ def _inject_document(
             for line in exc.message.splitlines():
                 print(f"{_where(doc, prefix, line)}: error {line}", file=sys.stderr)
             continue
+        except Unsendable as exc:
+            row, col = yamlio.locate(doc.node, prefix.rstrip("."))
+            raise BadInput(
+                yamlio.ReadError(doc.source, row, col, str(exc), "quote the key or value")
+            ) from None
         for warning in warnings:
             print(f"{doc.source}: warning {warning}", file=sys.stderr)
         data = _replace(data, yamlio.split_path(prefix), result)

@@ -147,6 +147,10 @@ def test_input_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (tmp_path / "broken.yaml").write_text("kind: [unclosed\n")
     code, _, err = run(capsys, "inject", "-f", str(tmp_path / "broken.yaml"))
     assert code == 2 and "KNS901" in err
+    # YAML that is no JSON object (an integer key): the API server would refuse it; no traceback
+    (tmp_path / "intkey.yaml").write_text(POD.replace("spec:\n", "spec:\n  1: x\n"))
+    code, _, err = run(capsys, "inject", "-f", str(tmp_path / "intkey.yaml"))
+    assert code == 2 and "KNS901" in err and "not valid JSON for the API server" in err
 
 
 def test_stdin_as_a_subprocess() -> None:
