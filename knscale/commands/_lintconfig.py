@@ -108,13 +108,15 @@ def parse_lint_section(data: Any, source: Path | None) -> LintConfig:
     ]
     disabled = _ids(data.get("disable"), f"{where}.disable", problems)
     disabled -= _ids(data.get("enable"), f"{where}.enable", problems)
-    locked = sorted(r for r in disabled if not _adjustable(r, Severity.INFO))
-    if locked and data.get("disable") != ["all"]:
+    # `all` means every rule that may be switched off; a locked id named explicitly is a mistake
+    named = {str(v).strip().upper() for v in data.get("disable") or [] if isinstance(v, str)}
+    locked = sorted(r for r in disabled & named if not _adjustable(r, Severity.INFO))
+    if locked:
         problems.append(
             f"{where}.disable: {', '.join(locked)} cannot be disabled: policy errors (KNS0xx) and input "
             "errors (KNS9xx) are what the webhook enforces"
         )
-    disabled -= set(locked)
+    disabled = {r for r in disabled if _adjustable(r, Severity.INFO)}
     severity: dict[str, Severity] = {}
     raw_severity = data.get("severity") or {}
     if not isinstance(raw_severity, Mapping):
