@@ -93,17 +93,22 @@ def bash(parser: argparse.ArgumentParser) -> str:
     )
 
 
+def _single_quoted(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
 def _zsh_quote(text: str) -> str:
-    return text.replace("'", "'\\''").replace("[", "\\[").replace("]", "\\]").replace(":", "\\:")
+    """Text inside a single-quoted `_arguments` spec: quotes closed and reopened, brackets escaped
+    (a `]` would end the description); colons are literal inside the brackets."""
+    return text.replace("'", "'\\''").replace("[", "\\[").replace("]", "\\]")
 
 
 def zsh(parser: argparse.ArgumentParser) -> str:
     subs = _subparsers(parser)
     table = spec(parser)
-    described = " ".join(
-        f"'{name}:{_zsh_quote(next((a.help for a in _choices_actions(parser) if a.dest == name), '') or '')}'"
-        for name in table
-    )
+    # `_describe` items are `name:description`, each one single-quoted word for the shell
+    helps = {a.dest: a.help or "" for a in _choices_actions(parser)}
+    described = " ".join(_single_quoted(f"{name}:{helps.get(name, '')}") for name in table)
     functions = []
     for name, (_flags, choices) in table.items():
         lines = []
