@@ -20,6 +20,7 @@ def add_output_argument(
     p.add_argument(
         *flags,
         dest="output",
+        metavar="FORMAT",
         choices=tuple(choices),
         default=default,
         help=f"output format: {', '.join(choices)} (default: {default})"
