@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +24,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "knscale.commands.reconcile_cmd",
     "knscale.commands.lint_cmd",
     "knscale.commands.translate_cmd",
+    "knscale.commands.inject_cmd",
+    "knscale.commands.rules_cmd",
+    "knscale.commands.completion_cmd",
 )
 
 
@@ -48,7 +52,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _closed_pipe()
     return code
+
+
+def _closed_pipe() -> int:
+    """`knscale lint -o json . | head`: the reader left; end quietly, as `cat` does.
+
+    Python would print a BrokenPipeError traceback when it flushes stdout at exit; pointing
+    stdout at /dev/null first keeps that flush quiet. 141 = 128 + SIGPIPE, what a shell reports
+    for a tool killed by the signal.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":

@@ -9,13 +9,14 @@ constant memory. A parse error is reported with its file, line and column — ne
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
 import re
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,6 +47,13 @@ class ReadError:
     line: int
     column: int
     message: str
+    # What to do about it, when it is not "fix the YAML" (a missing file, a directory, a glob
+    # that matched nothing): the CLI prints it as the finding's fix.
+    fix: str | None = field(default=None, compare=False)
+
+
+MISSING_FIX = "check the path (a relative path is taken from the working directory)"
+NO_MATCH_FIX = "check the pattern, or quote it so that knscale expands it rather than the shell"
 
 
 def discover(paths: list[str]) -> Iterator[str | ReadError]:
@@ -53,19 +61,39 @@ def discover(paths: list[str]) -> Iterator[str | ReadError]:
     not the `templates/` of a Helm chart).
 
     Each directory that cannot be listed is reported as a ReadError (`Path.rglob` would skip it
-    silently). Directory symlinks are not followed; broken symlinks are skipped.
+    silently). Directory symlinks are not followed; broken symlinks are skipped. A glob (`*`, `?`,
+    `[…]`, `**`) that the shell left alone is expanded here. Whatever matches no file — a missing
+    path, a pattern without a match, a directory without a manifest — is a ReadError too: a CI
+    job whose path went stale must fail, not pass having read nothing.
     """
     for raw in paths:
         if raw == STDIN:
             yield STDIN
             continue
         path = Path(raw)
-        if path.is_dir():
-            yield from _walk(raw)
+        if not path.exists() and glob.has_magic(raw):
+            matches = sorted(glob.glob(raw, recursive=True))  # noqa: PTH207 - Path.glob takes no absolute pattern
+            if not matches:
+                yield ReadError(raw, 0, 0, "no file matches this pattern", NO_MATCH_FIX)
+            for match in matches:
+                yield from _walk(match) if Path(match).is_dir() else iter([match])
+        elif path.is_dir():
+            found = False
+            for item in _walk(raw):
+                found = True
+                yield item
+            if not found:
+                yield ReadError(
+                    raw,
+                    0,
+                    0,
+                    "no YAML or JSON file in this directory",
+                    "give the directory that holds the manifests",
+                )
         elif path.exists():
             yield str(path)
         else:
-            yield ReadError(raw, 0, 0, "no such file or directory")
+            yield ReadError(raw, 0, 0, "no such file or directory", MISSING_FIX)
 
 
 def _walk(top: str) -> Iterator[str | ReadError]:
@@ -246,10 +274,16 @@ def read_path(source: str, stdin: IO[bytes] | None = None) -> Iterator[Document 
         assert stdin is not None
         yield from _read_stdin(stdin)
         return
+    if Path(source).is_dir():
+        yield ReadError(source, 0, 0, "is a directory, not a file", "give a manifest file, or - for stdin")
+        return
     try:
         handle = Path(source).open("rb")  # noqa: SIM115 - closed in finally; streamed document by document
+    except FileNotFoundError:
+        yield ReadError(source, 0, 0, "no such file or directory", MISSING_FIX)
+        return
     except OSError as exc:
-        yield ReadError(source, 0, 0, f"cannot read: {exc.strerror or exc}")
+        yield ReadError(source, 0, 0, f"cannot read: {exc.strerror or exc}", "check the file's permissions")
         return
     try:
         for yielded, item in enumerate(read_stream(source, handle)):

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 from knscale import yamlio
+from knscale.commands._lintconfig import SECTION as LINT_SECTION
+from knscale.commands._lintconfig import settings_file
 from knscale.settings import SettingsError
 from knscale.settings.files import load_config, parse_yaml, read_text
 from translator.config.autoscaler import ConfigMapError, parse_config_autoscaler, parse_config_autoscaler_keda
@@ -31,7 +33,8 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE",
         type=Path,
-        help="knscale settings file (or its ConfigMap): allowlists, default scheme, autoscaler defaults",
+        help="knscale settings file (or its ConfigMap): allowlists, default scheme, autoscaler defaults, "
+        "and lint's `lint:` section (default: .knscale.yaml in this or a parent directory)",
     )
     p.add_argument(
         "--config-autoscaler",
@@ -41,9 +44,43 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_input_arguments(p: argparse.ArgumentParser, what: str = "file, directory (recursive), glob") -> None:
+    """Inputs as positional paths and, as kubectl users write them, `-f/--filename` (repeatable)."""
+    p.add_argument("paths", nargs="*", metavar="PATH", help=f"{what}, or - for stdin")
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an input, as in kubectl -f (repeatable; same as a positional PATH)",
+    )
+
+
+def input_paths(args: argparse.Namespace, prog: str) -> list[str] | None:
+    """Every input named on the command line, or None (after a usage message) when there is none."""
+    paths = [*args.filename, *args.paths]
+    if not paths:
+        print(f"{prog}: error: no input: give a FILE, a directory, a glob, or - for stdin", file=sys.stderr)
+        return None
+    return paths
+
+
+def add_namespace_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-n",
+        "--namespace",
+        default="default",
+        metavar="NS",
+        help="namespace of objects that name none, as kubectl apply -n NS would put them (default: default)",
+    )
+
+
 def load_cluster_config(args: argparse.Namespace) -> tuple[KnscaleConfig, list[str]]:
     """Settings file + environment, then the cluster's ConfigMaps on top. Raises SettingsError."""
-    config = load_config(args.config, environ=dict(os.environ))
+    # `--config`, else the project's `.knscale.yaml` (its `lint:` section is lint's, not settings)
+    path_in_effect = settings_file(args.config, Path.cwd())
+    config = load_config(path_in_effect, environ=dict(os.environ), other_sections=(LINT_SECTION,))
     warnings: list[str] = []
     path: Path | None = args.config_autoscaler
     if path is None:
@@ -118,7 +155,7 @@ def read_error_finding(err: yamlio.ReadError) -> Located:
         None,
         None,
         err.message,
-        "fix the file so that it parses as YAML or JSON (kubectl would refuse it too)",
+        err.fix or "fix the file so that it parses as YAML or JSON (kubectl would refuse it too)",
     )
     return Located(finding, err.source, err.line, err.column)
 
@@ -152,7 +189,10 @@ INPUT_PATH = "<input>"
 def describe(f: Finding) -> str:
     """What a finding says, without the rule id: object and annotation, message, fix."""
     head = f.message if f.path == INPUT_PATH else f"{f.obj}: {f.location()}: {f.message}"
-    return f"{head}; fix: {f.fix}" if f.fix else head
+    if not f.fix:
+        return head
+    # "did you mean X?; fix: …" reads badly: after a question the fix starts a new sentence.
+    return f"{head} Fix: {f.fix}" if head.endswith("?") else f"{head}; fix: {f.fix}"
 
 
 _ONE_LINE = str.maketrans({"\r": "\\r", "\n": "\\n"})

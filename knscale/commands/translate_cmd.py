@@ -1,8 +1,11 @@
-"""`knscale translate FILE|-` — print what each object becomes: a ScaledObject or HPA, or KPA settings.
+"""`knscale translate PATH…|-` — print what each object becomes: a ScaledObject or HPA, or KPA settings.
 
-Like kubectl, `-o yaml` (default) prints a YAML stream and `-o json` a `v1` `List`. Objects with
-error findings are not rendered (the findings go to stderr and the exit code is 1); warnings go
-to stderr too. Exit 2 for unreadable input or a bad configuration.
+Like kubectl, `-o yaml` (default) prints a YAML stream, one document as soon as it is rendered
+(inputs are files, directories, globs or stdin, read as `lint` reads them), and `-o json` a `v1`
+`List`. An object without a namespace is rendered for the namespace kubectl would create it in
+(`default`, or `-n NS`), so the output is exactly what the reconciler writes. Objects with error
+findings are not rendered (the findings go to stderr and the exit code is 1); warnings go to
+stderr too. Exit 2 for unreadable input, a path that matches no file, or a bad configuration.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -18,10 +22,14 @@ import yaml
 from knscale import yamlio
 from knscale.commands._manifests import (
     add_config_arguments,
+    add_input_arguments,
+    add_namespace_argument,
+    input_paths,
     load_cluster_config,
     read_error_finding,
     text_line,
 )
+from knscale.commands._output import add_output_argument
 from translator.annotations import table as A
 from translator.autoscaling.kpa import resolve_kpa_settings
 from translator.config.knscale import KnscaleConfig
@@ -47,10 +55,9 @@ def register(subparsers: Any) -> None:
             "(hpa class; a plain HPA with --no-keda) or the effective KPA settings (kpa class)."
         ),
     )
-    p.add_argument("path", metavar="FILE", help="manifest file, or - for stdin")
-    p.add_argument(
-        "-o", "--output", choices=("yaml", "json"), default="yaml", help="output format (default: yaml)"
-    )
+    add_input_arguments(p)
+    add_output_argument(p, ("yaml", "json"), default="yaml")
+    add_namespace_argument(p)
     p.add_argument(
         "--revision",
         metavar="NAME",
@@ -119,23 +126,35 @@ def translate_object(
     return ([rendered.manifest] if rendered.manifest is not None else []), findings, []
 
 
+def with_namespace(obj: Any, namespace: str) -> Any:
+    """`obj` as the API server stores it after `kubectl apply -n NS`: metadata.namespace set."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping) or meta.get("namespace"):
+        return obj
+    return {**obj, "metadata": {**meta, "namespace": namespace}}
+
+
 def run(args: argparse.Namespace) -> int:
+    paths = input_paths(args, "knscale translate")
+    if paths is None:
+        return 2
     config, config_warnings = load_cluster_config(args)
     for warning in config_warnings:
         print(f"knscale translate: warning: {warning}", file=sys.stderr)
     docs: list[dict[str, Any]] = []
     failed = False
     read_failed = False
-    for doc in yamlio.read_path(args.path, sys.stdin.buffer):
+    for doc in _documents(paths):
         if isinstance(doc, yamlio.ReadError):
             print(text_line(read_error_finding(doc)), file=sys.stderr)
             read_failed = True
             continue
         position = partial(yamlio.locate, doc.node)
         duplicates = partial(yamlio.duplicate_keys, doc.node)
-        for prefix, obj in iter_objects(doc.data):
-            if not looks_like_object(obj):
+        for prefix, written in iter_objects(doc.data):
+            if not looks_like_object(written):
                 continue
+            obj = with_namespace(written, args.namespace)
             rendered, findings, notes = translate_object(
                 obj, config, revision=args.revision, no_keda=args.no_keda
             )
@@ -151,11 +170,23 @@ def run(args: argparse.Namespace) -> int:
             for note in notes:
                 print(f"knscale translate: {note}", file=sys.stderr)
             failed = failed or any(item.finding.is_error for item in located)
-            docs += rendered
+            if args.output == "json":
+                docs += rendered
+            elif rendered:  # streamed: a long `helm template | knscale translate -` shows progress
+                sys.stdout.write(
+                    yaml.safe_dump_all(rendered, sort_keys=False, explicit_start=True, allow_unicode=True)
+                )
+                sys.stdout.flush()
     if args.output == "json":
         print(json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}, indent=2))
-    elif docs:
-        sys.stdout.write(yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True, allow_unicode=True))
     if read_failed:
         return 2
     return 1 if failed else 0
+
+
+def _documents(paths: list[str]) -> Iterator[yamlio.Document | yamlio.ReadError]:
+    for item in yamlio.discover(paths):
+        if isinstance(item, yamlio.ReadError):
+            yield item
+        else:
+            yield from yamlio.read_path(item, sys.stdin.buffer)

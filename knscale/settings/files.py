@@ -111,12 +111,18 @@ def load_config(
     path: Path | None = None,
     environ: dict[str, str] | None = None,
     overrides: dict[str, Any] | None = None,
+    *,
+    other_sections: tuple[str, ...] = (),
 ) -> KnscaleConfig:
-    """Merge file, environment and flag overrides; validate once; report every error together."""
+    """Merge file, environment and flag overrides; validate once; report every error together.
+
+    `other_sections` are top-level keys of the file that belong to another reader (the `lint:`
+    section of `.knscale.yaml`, read by `knscale lint`) and are not settings.
+    """
     merged: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
-        merged = read_config_file(path)
+        merged = {k: v for k, v in read_config_file(path).items() if k not in other_sections}
         source = str(path)
     if environ:
         merged = _deep_merge(merged, _env_overrides(environ))

@@ -76,7 +76,7 @@ def test_clean_file_exits_0(files: dict[str, Path]) -> None:
     r = knscale("lint", str(files["good.yaml"]))
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""
-    assert "0 error(s), 0 warning(s)" in r.stderr
+    assert "0 errors, 0 warnings, 0 info in 1 file, 1 document" in r.stderr
 
 
 def test_text_format_is_compiler_style_with_the_offending_keys_line(files: dict[str, Path]) -> None:

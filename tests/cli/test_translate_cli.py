@@ -96,7 +96,7 @@ def test_yaml_stream_of_scaled_object_and_kpa_settings(tmp_path: Path) -> None:
     assert trigger["metadata"]["query"] == 'sum(queue_depth{revision="hello-00001"})'
     assert so["spec"]["scaleTargetRef"]["name"] == "hello-00001-deployment"
     assert kpa["apiVersion"] == "knscale.dev/v1alpha1" and kpa["kind"] == "KpaSettings"
-    assert kpa["metadata"] == {"name": "kpa-00001"}
+    assert kpa["metadata"] == {"name": "kpa-00001", "namespace": "default"}  # kubectl's namespace
     assert (kpa["spec"]["totalValue"], kpa["spec"]["targetValue"], kpa["spec"]["stableWindow"]) == (
         20.0,
         14.0,
@@ -141,7 +141,7 @@ def test_objects_with_errors_are_not_rendered_but_the_others_are(tmp_path: Path)
     r = knscale("translate", "-o", "json", write(tmp_path, BROKEN_SVC, KPA_SVC))
     assert r.returncode == 1
     assert [i["metadata"]["name"] for i in json.loads(r.stdout)["items"]] == ["kpa-00001"]
-    assert ":10:9: error KNS102 Service broken" in r.stderr
+    assert ":10:9: error KNS102 Service default/broken" in r.stderr
 
 
 def test_stdin_and_bad_input(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_stdin_and_bad_input(tmp_path: Path) -> None:
     r = knscale("translate", "-", stdin="kind: [unclosed\n")
     assert r.returncode == 2 and "KNS901" in r.stderr and "Traceback" not in r.stderr
     r = knscale("translate", str(tmp_path / "absent.yaml"))
-    assert r.returncode == 2 and "cannot read" in r.stderr
+    assert r.returncode == 2 and "no such file or directory; fix: check the path" in r.stderr
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:

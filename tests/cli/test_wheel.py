@@ -39,6 +39,7 @@ def test_wheel_carries_every_package_its_data_and_the_console_script(wheel: Path
     for package in ("knscale", "webhook", "translator", "certs", "reconciler"):
         assert f"{package}/__init__.py" in names and f"{package}/py.typed" in names
     assert "reconciler/metrics/proto/stat.proto" in names  # loaded at import by the collectors
+    assert "knscale/rules.md" in names  # docs/rules.md, for `knscale rules ID` and SARIF help
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "knscale = knscale.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -78,3 +79,12 @@ def test_installed_wheel_lints_from_outside_the_checkout(wheel: Path, tmp_path: 
     )
     assert result.returncode == 1, result.stderr
     assert "KNS111" in result.stdout and "min-scale" in result.stdout
+    explained = subprocess.run(
+        [sys.executable, "-m", "knscale", "rules", "KNS106"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Bad:" in explained.stdout and "Good:" in explained.stdout  # the docs travel in the wheel

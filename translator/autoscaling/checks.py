@@ -23,6 +23,7 @@ from translator.annotations import model_keys
 from translator.annotations import table as A
 from translator.autoscaling.collector import Collector
 from translator.autoscaling.knative import knative_rules
+from translator.autoscaling.traps import silent_traps
 from translator.config.autoscaler import HPA_CLASS, KPA_CLASS, AutoscalerConfig
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
@@ -59,9 +60,11 @@ def autoscaling_findings(
                 f"{obj.get('kind')} only when {A.CLASS.name} is set on it",
                 f'add {A.CLASS.name}: "{KPA_CLASS}" (or "{HPA_CLASS}" for a KEDA ScaledObject)',
             )
+        # Severity follows Knative: nothing reads these keys (Knative never sees a plain
+        # Deployment, knscale skips one without a class), so a bad value is not refused; KNS117
+        # already says they do nothing.
+        return out.findings
     class_value = A.autoscaler_class(strings, config.autoscaler.pod_autoscaler_class)
-    if role == "workload" and A.CLASS.name not in strings:
-        class_value = ""
     knative_rules(out, strings, class_value, config.autoscaler, progress=knative_site)
     if out.has_errors:
         return out.findings
@@ -74,6 +77,11 @@ def autoscaling_findings(
     _effective_bounds(out, strings, config.autoscaler)
     if knative_site and role != "podautoscaler":
         _progress_deadline(out, strings)
+    # (a bring-your-own ScaledObject is the user's: knscale renders none to judge)
+    renders_keda = family == A.HPA and should_auto_create(strings, config.keda)
+    silent_traps(
+        out, obj, role, strings, family if family != A.HPA or renders_keda else None, config.autoscaler
+    )
     if family == A.HPA and revision is not None and should_auto_create(strings, config.keda):
         rendered = render_scaled_object(revision.hpa, config.autoscaler, config.keda)
         for issue in rendered.issues:

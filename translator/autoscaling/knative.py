@@ -144,9 +144,11 @@ def knative_rules(
                 f"use {KPA_CLASS} or {HPA_CLASS}",
             )
         elif written.lower() in ("kpa", "hpa"):
+            # Knative accepts it (a custom class) and knscale renders nothing for a custom class:
+            # a warning, KNS121 (it was KNS104, an error, before the severity audit).
             full = KPA_CLASS if written.lower() == "kpa" else HPA_CLASS
             out.add(
-                RuleId.KNS104,
+                RuleId.KNS121,
                 A.CLASS.name,
                 written,
                 f"{written!r} is taken as a custom autoscaler class that nothing implements, so the revision "
@@ -255,8 +257,10 @@ def knative_rules(
             if A.CLASS.name in ann
             else " (Knative does not check it without a class annotation, and averages linearly)"
         )
+        # Knative refuses it only with an explicit class annotation; with the class from the
+        # cluster default it silently averages linearly: then a warning (KNS122), as Knative.
         out.add(
-            RuleId.KNS110,
+            RuleId.KNS110 if A.CLASS.name in ann else RuleId.KNS122,
             agg[0],
             agg[1],
             f"{agg[1]!r} is not an aggregation algorithm{note}",
@@ -278,8 +282,10 @@ def knative_rules(
                     RuleId.KNS102, key, text, f"{key} must be greater than or equal to 0", "use 0 or more"
                 )
             elif initial > 2**31 - 1:
+                # Knative admits it (strconv.Atoi) and uses the cluster's initial-scale, and so
+                # does knscale's rendering: a warning (KNS123; it was KNS102, an error).
                 out.add(
-                    RuleId.KNS102,
+                    RuleId.KNS123,
                     key,
                     text,
                     f"{text} does not fit a 32-bit integer; "

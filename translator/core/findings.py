@@ -68,10 +68,11 @@ class Finding:
 
     def text(self) -> str:
         """One line for humans: rule id, object, where, what, and the fix."""
-        parts = [f"{self.rule_id} {self.obj}: {self.location()}: {self.message}"]
-        if self.fix:
-            parts.append(f"fix: {self.fix}")
-        return "; ".join(parts)
+        head = f"{self.rule_id} {self.obj}: {self.location()}: {self.message}"
+        if not self.fix:
+            return head
+        # after a question ("did you mean X?") the fix starts a new sentence, not "?; fix:"
+        return f"{head} Fix: {self.fix}" if head.endswith("?") else f"{head}; fix: {self.fix}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -111,6 +111,14 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(RuleId.KNS118, W, "model download without a progress deadline"),
     Rule(RuleId.KNS119, W, "target above containerConcurrency is capped"),
     Rule(RuleId.KNS120, W, "effective min-scale exceeds effective max-scale"),
+    # from the severity audit: cases Knative admits, split off KNS104, KNS110 and KNS102
+    Rule(RuleId.KNS121, W, "bare kpa or hpa is a custom autoscaler class that nothing implements"),
+    Rule(RuleId.KNS122, W, "unknown metric-aggregation-algorithm with the class from the cluster default"),
+    Rule(RuleId.KNS123, W, "initial-scale does not fit 32 bits: Knative uses the cluster's initial-scale"),
+    # silent traps: accepted everywhere, and not what the manifest says
+    Rule(RuleId.KNS124, W, "kpa-class workload without a metrics source knscale can read"),
+    Rule(RuleId.KNS125, W, "min-scale 0 on a workload that can never reach zero"),
+    Rule(RuleId.KNS126, W, "no max-scale: the ScaledObject or HPA scales up to 2147483647"),
     # ---- KNS2xx: autoscaler-keda / KEDA translation -------------------------------------
     Rule(RuleId.KNS201, E, "a Prometheus metric needs a prometheus-query"),
     Rule(RuleId.KNS202, E, "prometheus-query template is invalid"),

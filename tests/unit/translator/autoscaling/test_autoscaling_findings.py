@@ -53,8 +53,10 @@ def test_class_uses_the_cluster_default_when_absent() -> None:
 
 
 def test_short_class_names_are_surely_wrong() -> None:
-    f = by_rule(lint(service({P + "class": "hpa"})))["KNS104"]
-    assert "hpa.autoscaling.knative.dev" in f.message
+    # Knative admits a bare class (a custom one nothing implements): a warning since the audit
+    findings = lint(service({P + "class": "hpa"}))
+    f = by_rule(findings)["KNS121"]
+    assert "hpa.autoscaling.knative.dev" in f.message and errors(findings) == set()
     assert errors(lint(service({P + "class": "my.example.com/autoscaler"}))) == set()
 
 
@@ -127,7 +129,9 @@ def test_nan_and_inf_are_not_numbers_even_though_knative_lets_them_through() -> 
 
 
 def test_initial_scale_beyond_int32() -> None:
-    assert errors(lint(service({P + "initial-scale": "3000000000"}))) == {("KNS102", P + "initial-scale")}
+    # Knative admits it and uses the cluster's initial-scale: a warning since the severity audit
+    findings = lint(service({P + "initial-scale": "3000000000"}))
+    assert errors(findings) == set() and ("KNS123", P + "initial-scale") in ids(findings)
 
 
 def test_hpa_class_revision_gets_translation_errors_once_knative_rules_pass() -> None:
@@ -174,7 +178,10 @@ def _deployment(
 def test_workload_keys_need_a_class() -> None:
     findings = lint(_deployment({P + "min-scale": "1"}))
     assert ids(findings) == {("KNS117", P + "min-scale")}
-    assert ids(lint(_deployment({P + "class": KPA, P + "min-scale": "1"}))) == set()
+    # (no queue-proxy container and no Prometheus query: nothing to scale on, KNS124)
+    assert ids(lint(_deployment({P + "class": KPA, P + "min-scale": "1"}))) == {("KNS124", P + "class")}
+    # a bad value nobody reads is not refused (severity follows Knative)
+    assert ids(lint(_deployment({P + "min-scale": "-1"}))) == {("KNS117", P + "min-scale")}
 
 
 def test_workload_with_hpa_class_is_translated_against_itself() -> None:
@@ -184,7 +191,7 @@ def test_workload_with_hpa_class_is_translated_against_itself() -> None:
 
 def test_autoscaling_keys_in_a_pod_template_or_on_a_pod_have_no_effect() -> None:
     findings = lint(_deployment({P + "class": KPA}, {P + "min-scale": "2"}))
-    assert ids(findings) == {("KNS116", P + "min-scale")}
+    assert ids(findings) == {("KNS116", P + "min-scale"), ("KNS124", P + "class")}
     assert by_rule(findings)["KNS116"].path == "spec.template.metadata.annotations"
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {P + "window": "30s"}}}
     assert ids(lint(pod)) == {("KNS116", P + "window")}
