@@ -298,6 +298,23 @@ def signing_ca(ca_cert_pem: bytes, ca_key_pem: bytes) -> x509.Certificate:
     raise CertError("CA key does not match any certificate in the CA file")
 
 
+def signing_ca_pem(ca_cert_pem: bytes, ca_key_pem: bytes) -> bytes:
+    """PEM of the one CA certificate (of possibly several) that `ca_key_pem` signs for."""
+    return _cert_pem(signing_ca(ca_cert_pem, ca_key_pem))
+
+
+def bundle_contains(ca_bundle_b64: str | None, ca_pem: bytes) -> bool:
+    """Whether a caBundle (base64 of PEM, as in `clientConfig.caBundle`) holds the CA `ca_pem`."""
+    if not ca_bundle_b64:
+        return False
+    try:
+        held = load_certs(base64.b64decode(ca_bundle_b64, validate=True), "caBundle")
+    except (CertError, ValueError):
+        return False
+    wanted = load_certs(ca_pem, "CA certificate")[0]
+    return wanted in held
+
+
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)

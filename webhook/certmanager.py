@@ -36,6 +36,7 @@ from certs.pki import (
     CertBundle,
     SubjectNames,
     assess,
+    bundle_contains,
     ca_bundle,
     new_bundle,
     renew_leaf,
@@ -44,6 +45,7 @@ from kubeapi.apply import get_or_none
 from kubeapi.client import KubeApi
 from kubeapi.errors import Conflict
 from kubeapi.resources import MUTATING_WEBHOOKS, SECRETS, VALIDATING_WEBHOOKS, Resource
+from webhook import carotation
 from webhook.registration import CONFIGURATION_NAME, SECRET_NAME, with_ca_bundle
 
 log = logging.getLogger("knscale.certmanager")
@@ -53,7 +55,7 @@ SECRET_TYPE = "kubernetes.io/tls"
 # Its data keys are certs.files' file names (CA_CERT, TLS_CERT, …): mounted, it is a certificate directory.
 _ATTEMPTS = 5
 
-SecretAction = Literal["kept", "created", "renewed", "regenerated"]
+SecretAction = Literal["kept", "created", "renewed", "regenerated", "rotating"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,9 @@ class CertManagerSettings:
     )
     leaf_validity: timedelta = LEAF_VALIDITY
     renew_before: timedelta = LEAF_RENEW_BEFORE
+    # How long each CA-rotation step waits (webhook.carotation): at least two of the replicas'
+    # check intervals, so every replica has re-read the Secret between two steps.
+    rotation_grace: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,31 @@ def secret_data(bundle: CertBundle) -> dict[str, str]:
     return {k: base64.b64encode(v).decode("ascii") for k, v in sorted(values.items())}
 
 
+_NO_ROTATION: dict[str, str | None] = {carotation.PHASE: None, carotation.SINCE: None}
+
+
+def _rotation_data(live: Mapping[str, Any], action: str) -> dict[str, str]:
+    """A renewed leaf during a rotation keeps the waiting next CA key; a regeneration drops it."""
+    data = live.get("data") or {}
+    keep = action == "renewed" and carotation.NEXT_CA_KEY in data
+    return {carotation.NEXT_CA_KEY: data[carotation.NEXT_CA_KEY]} if keep else {}
+
+
+def _with_step(live: Mapping[str, Any], step: carotation.RotationStep) -> dict[str, Any]:
+    """The Secret with the step's bundle, extra data and annotations (None removes one)."""
+    md = dict(live.get("metadata") or {})
+    annotations = dict(md.get("annotations") or {})
+    for key, value in step.annotations.items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = value
+    md["annotations"] = annotations
+    data = secret_data(step.bundle)
+    data.update({k: base64.b64encode(v).decode("ascii") for k, v in step.extra_data.items()})
+    return {**live, "metadata": md, "data": data}
+
+
 class CertManager:
     """Keeps the Secret, the local files and both caBundles consistent. Call `reconcile(now)`."""
 
@@ -139,6 +169,36 @@ class CertManager:
             "data": secret_data(bundle),
         }
 
+    def _trusted_everywhere(self, ca_pem: bytes | None) -> bool:
+        """Every webhook of both configurations carries `ca_pem` in its caBundle."""
+        if ca_pem is None:
+            return False
+        for kind, name in self.settings.configurations:
+            live = get_or_none(self.api, kind, None, name)
+            webhooks = (live or {}).get("webhooks") or []
+            if not webhooks or not all(
+                bundle_contains((w.get("clientConfig") or {}).get("caBundle"), ca_pem) for w in webhooks
+            ):
+                return False
+        return True
+
+    def _rotation(
+        self, live: Mapping[str, Any], bundle: CertBundle, now: datetime, ca_problems: tuple[str, ...]
+    ) -> carotation.RotationStep | None:
+        """The CA-rotation step due now, if a rotation is in progress or must start."""
+        state = carotation.state_of(live)
+        if state is None:
+            return carotation.start(bundle, now) if carotation.only_expiry(ca_problems) else None
+        return carotation.advance(
+            bundle,
+            state,
+            self.names,
+            now,
+            grace=self.settings.rotation_grace,
+            trusted_everywhere=self._trusted_everywhere(carotation.new_ca_pem(bundle, state)),
+            leaf_validity=self.settings.leaf_validity,
+        )
+
     def _fresh(self, now: datetime) -> CertBundle:
         return new_bundle(self.names, now, leaf_validity=self.settings.leaf_validity)
 
@@ -161,16 +221,34 @@ class CertManager:
                 replacement = self._fresh(now)
             else:
                 verdict = assess(bundle, self.names, now, renew_before=self.settings.renew_before)
-                if verdict.ok:
+                rotating = carotation.state_of(live) is not None
+                step = self._rotation(live, bundle, now, verdict.ca_problems)
+                if step is not None:
+                    body = _with_step(live, step)
+                    try:
+                        self.api.replace(SECRETS, ns, name, body)
+                    except Conflict:
+                        continue
+                    return step.bundle, "rotating", (*verdict.ca_problems, step.reason)
+                # While a rotation runs, the old CA's nearing expiry is its reason, not a problem;
+                # and as the old CA caps its leaves' lifetime, their renewal is always "due": the
+                # rotation's switch issues the next leaf.
+                ca_problems, leaf_problems = verdict.ca_problems, verdict.leaf_problems
+                if rotating and carotation.only_expiry(ca_problems):
+                    ca_problems = ()
+                    leaf_problems = tuple(p for p in leaf_problems if not p.startswith("renewal due"))
+                if not ca_problems and not leaf_problems:
                     return bundle, "kept", ()
-                if verdict.ca_problems:
-                    action, reasons, replacement = "regenerated", verdict.ca_problems, self._fresh(now)
+                if ca_problems:
+                    action, reasons, replacement = "regenerated", ca_problems, self._fresh(now)
                 else:
-                    action, reasons = "renewed", verdict.leaf_problems
+                    action, reasons = "renewed", leaf_problems
                     replacement = renew_leaf(
                         bundle, self.names, now, leaf_validity=self.settings.leaf_validity
                     )
-            body = {**live, "data": secret_data(replacement)}
+            body = {**live, "data": {**_rotation_data(live, action), **secret_data(replacement)}}
+            if action == "regenerated":
+                body = _with_step(body, carotation.RotationStep(replacement, {}, _NO_ROTATION, ""))
             try:
                 self.api.replace(SECRETS, ns, name, body)
             except Conflict:

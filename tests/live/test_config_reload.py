@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.admission import review, seed_pod
 from serve_process import client_context, run_certs, serve
-from test_serve_live import _review, _seed_pod
 
 pytestmark = pytest.mark.live
 
@@ -16,7 +16,7 @@ MUTATE = "/mutate"
 
 
 def _allowed(client: httpx.Client) -> bool:
-    reply = client.post(MUTATE, json=_review("admission.k8s.io/v1", _seed_pod(), "reload"))
+    reply = client.post(MUTATE, json=review("admission.k8s.io/v1", seed_pod(), "reload"))
     assert reply.status_code == 200
     allowed: bool = reply.json()["response"]["allowed"]
     return allowed

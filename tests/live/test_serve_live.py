@@ -14,75 +14,14 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import jsonpatch
 import pytest
+from helpers.admission import SEED_ANNOTATIONS, review, seed_pod
 from serve_process import Served, client_context, run_certs, serve
 
 pytestmark = pytest.mark.live
-
-SEED_ANNOTATIONS = {
-    "autoscaling.knative.dev/target": "10",
-    "modelBucket": "autotables_47",
-    "modelPath": "/autotables/47/trained_model/2616/1629363245/",
-    "initContainerImage": "ccr.ccs.tencentyun.com/deepwisdom/metalab-downloader:v1.0",
-    "injectModelInitContainer": "true",
-}
-
-
-def _seed_pod() -> dict[str, Any]:
-    """The pod Knative makes from the seed's `kn service create` (user-container + queue-proxy)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": "helloworld-go-00001-deployment-",
-            "namespace": "default",
-            "annotations": dict(SEED_ANNOTATIONS),
-            "labels": {"serving.knative.dev/service": "helloworld-go"},
-        },
-        "spec": {
-            "containers": [
-                {
-                    "name": "user-container",
-                    "image": "gcr.io/knative-samples/helloworld-go",
-                    "env": [{"name": "TARGET", "value": "World"}],
-                },
-                {"name": "queue-proxy", "image": "gcr.io/knative-releases/queue"},
-            ]
-        },
-    }
-
-
-def _review(
-    api_version: str,
-    obj: dict[str, Any],
-    uid: str,
-    *,
-    kind: str = "Pod",
-    group: str = "",
-    resource: str = "pods",
-) -> dict[str, Any]:
-    version = obj["apiVersion"].split("/")[-1]
-    return {
-        "apiVersion": api_version,
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": group, "version": version, "kind": kind},
-            "resource": {"group": group, "version": version, "resource": resource},
-            "requestKind": {"group": group, "version": version, "kind": kind},
-            "requestResource": {"group": group, "version": version, "resource": resource},
-            "namespace": "default",
-            "operation": "CREATE",
-            "userInfo": {"username": "kubernetes-admin"},
-            "object": obj,
-            "oldObject": None,
-            "dryRun": False,
-        },
-    }
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +53,8 @@ def client(server: Served, certdir: Path) -> Iterator[httpx.Client]:
 
 @pytest.mark.parametrize("api_version", ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"])
 def test_mutate_seed_pod_over_verified_tls(client: httpx.Client, api_version: str) -> None:
-    pod = _seed_pod()
-    reply = client.post("/mutate", json=_review(api_version, pod, f"uid-{api_version}"))
+    pod = seed_pod()
+    reply = client.post("/mutate", json=review(api_version, pod, f"uid-{api_version}"))
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["apiVersion"] == api_version and body["kind"] == "AdmissionReview"
@@ -129,10 +68,10 @@ def test_mutate_seed_pod_over_verified_tls(client: httpx.Client, api_version: st
 
 
 def test_reinvocation_yields_no_patch(client: httpx.Client) -> None:
-    pod = _seed_pod()
-    first = client.post("/mutate", json=_review("admission.k8s.io/v1", pod, "a")).json()["response"]
+    pod = seed_pod()
+    first = client.post("/mutate", json=review("admission.k8s.io/v1", pod, "a")).json()["response"]
     patched = jsonpatch.apply_patch(pod, json.loads(base64.b64decode(first["patch"])))
-    second = client.post("/mutate", json=_review("admission.k8s.io/v1", patched, "b")).json()["response"]
+    second = client.post("/mutate", json=review("admission.k8s.io/v1", patched, "b")).json()["response"]
     assert second["allowed"] is True and "patch" not in second and "patchType" not in second
 
 
@@ -150,7 +89,7 @@ def test_validate_seed_ksvc(client: httpx.Client) -> None:
     }
     reply = client.post(
         "/validate",
-        json=_review(
+        json=review(
             "admission.k8s.io/v1",
             ksvc,
             "v-1",

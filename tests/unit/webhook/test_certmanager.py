@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from certs.files import CertPaths, read_bundle
 from certs.pki import assess, ca_bundle, subject_names
@@ -189,16 +192,6 @@ def test_corrupt_secret_is_regenerated(tmp_path: Path, data: dict[str, str]) -> 
     assert _ca_bundles(api) == [report.ca_bundle] * 2
 
 
-def test_ca_near_expiry_is_regenerated_and_ca_bundles_follow(tmp_path: Path) -> None:
-    api = FakeKube()
-    _installed(api)
-    manager = _manager(api, tmp_path)
-    first = manager.reconcile(NOW)
-    report = manager.reconcile(NOW + timedelta(days=3650 - 10))
-    assert report.secret == "regenerated" and report.ca_bundle != first.ca_bundle
-    assert _ca_bundles(api) == [report.ca_bundle] * 2
-
-
 def test_missing_configurations_are_reported_not_fatal(tmp_path: Path) -> None:
     api = FakeKube()
     report = _manager(api, tmp_path).reconcile(NOW)
@@ -340,3 +333,109 @@ def test_documented_two_step_ca_rotation(tmp_path: Path) -> None:
     assert step2.secret == "renewed" and step2.ca_bundle == step1.ca_bundle
     leaf = x509.load_pem_x509_certificate((tmp_path / "a" / "tls.crt").read_bytes())
     leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(new_ca_cert))
+
+
+# ---- CA rotation in steps (webhook/carotation.py) ------------------------------------------
+
+
+def _served_leaf_trusted(api: FakeKube, cert_dir: Path) -> bool:
+    """What the API server would do on a handshake with this replica: is its leaf issued by a
+    CA in the caBundle of every webhook (both configurations)?"""
+    served = read_bundle(CertPaths(cert_dir))
+    assert served is not None
+    leaf = x509.load_pem_x509_certificate(served.cert_pem)
+    for bundle_b64 in _ca_bundles(api):
+        assert bundle_b64 is not None
+        cas = x509.load_pem_x509_certificates(base64.b64decode(bundle_b64))
+        if not any(_issued(leaf, ca) for ca in cas):
+            return False
+    return True
+
+
+def _issued(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def test_ca_near_expiry_rotates_in_three_steps_and_no_replica_ever_serves_an_untrusted_leaf(
+    tmp_path: Path,
+) -> None:
+    """Two replicas, each reconciling once per 5-minute interval at its own phase, across a CA
+    rotation started 10 days before the CA expires: at every instant — after each single
+    reconcile of either replica — both serve a leaf the caBundle trusts; in the end only the new
+    CA is trusted and both serve leaves it issued."""
+    api = FakeKube()
+    _installed(api)
+    grace = timedelta(minutes=10)
+    replicas = [
+        CertManager(
+            api,
+            CertManagerSettings(
+                namespace=NS, service_name="knscale-webhook", cert_dir=tmp_path / n, rotation_grace=grace
+            ),
+            NAMES,
+        )
+        for n in ("a", "b")
+    ]
+    start = NOW
+    for r in replicas:
+        r.reconcile(start)
+    t0 = start + timedelta(days=3650 - 10)  # the CA is now within its 30-day renewal window
+    for r in replicas:  # the leaf was renewed as usual before (its CA still outside the window)
+        r.reconcile(t0 - timedelta(days=35))
+    old_ca = bundle_from_secret(_secret(api)).ca_cert_pem
+    actions: list[str] = []
+    phases: list[str | None] = []
+    for i in range(40):  # 40 rounds of 2.5 minutes: a then b, each every 5 minutes
+        replica = replicas[i % 2]
+        report = replica.reconcile(t0 + timedelta(minutes=2.5 * i))
+        actions.append(report.secret)
+        phases.append((_secret(api)["metadata"].get("annotations") or {}).get("knscale.dev/ca-rotation"))
+        for r in replicas:
+            assert _served_leaf_trusted(api, r.settings.cert_dir), (i, actions, phases)
+    assert actions.count("rotating") == 3, actions  # start, switch, finish: each once
+    assert phases[-1] is None and "trusting" in phases and "switched" in phases
+    final = bundle_from_secret(_secret(api))
+    assert final.ca_cert_pem != old_ca and len(x509.load_pem_x509_certificates(final.ca_cert_pem)) == 1
+    assert _ca_bundles(api) == [ca_bundle(final.ca_cert_pem)] * 2
+    assert carotation_key_gone(api)
+    for r in replicas:
+        served = read_bundle(CertPaths(r.settings.cert_dir))
+        assert served is not None and assess(served, NAMES, t0 + timedelta(hours=2), require_ca_key=False).ok
+
+
+def carotation_key_gone(api: FakeKube) -> bool:
+    return "next-ca.key" not in (_secret(api).get("data") or {})
+
+
+def test_a_rotation_waits_until_every_configuration_trusts_the_new_ca(tmp_path: Path) -> None:
+    """Step 2 never happens while a caBundle lacks the new CA (a replica that could not update a
+    configuration must not let another switch the signing key)."""
+    api = FakeKube()
+    _installed(api)
+    manager = _manager(api, tmp_path)
+    manager.reconcile(NOW)
+    t0 = NOW + timedelta(days=3650 - 10)
+    manager.reconcile(t0 - timedelta(days=35))  # an ordinary leaf renewal first
+    assert manager.reconcile(t0).secret == "rotating"  # step 1, and the caBundles follow
+    # Someone puts the old caBundle back on the validating configuration.
+    validating = api.obj(VALIDATING_WEBHOOKS, None, "knscale-webhook")
+    assert validating is not None
+    old = ca_bundle(
+        x509.load_pem_x509_certificates(bundle_from_secret(_secret(api)).ca_cert_pem)[0].public_bytes(
+            Encoding.PEM
+        )
+    )
+    for w in validating["webhooks"]:
+        w["clientConfig"]["caBundle"] = old
+    api.put(VALIDATING_WEBHOOKS, validating)
+    cm = CertManager(
+        api,
+        CertManagerSettings(namespace=NS, service_name="knscale-webhook", cert_dir=tmp_path / "x"),
+        NAMES,
+    )
+    assert cm.ensure_secret(t0 + timedelta(hours=1))[1] == "kept"  # waits: not trusted everywhere
+    assert (_secret(api)["metadata"]["annotations"] or {})["knscale.dev/ca-rotation"] == "trusting"

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from helpers.strategies import pods
 from hypothesis import HealthCheck, given, settings
-from test_injection_properties import pods
 
 from translator.config.knscale import KnscaleConfig
 from webhook.app import create_app

@@ -14,9 +14,9 @@ import jsonpatch
 import kubernetes_validate
 import orjson
 import pytest
+from helpers.strategies import pods
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_injection_properties import pods
 
 from translator.annotations.model_keys import INJECTED
 from translator.config.knscale import KnscaleConfig
