@@ -10,9 +10,9 @@ One reconcile round (run before serving, then every few minutes by every replica
    server's file poller picks it up without a restart.
 4. Make every webhook in the two configurations carry the CA as `clientConfig.caBundle`.
 
-Because the CA outlives many leaves, step 4 changes nothing on an ordinary renewal. Rotating
-the CA itself is a two-step (docs/certificates.md): trust old and new CA in `ca.crt` first, then
-switch `ca.key`; every bundle here supports a `ca.crt` holding several certificates.
+Because the CA outlives many leaves, step 4 changes nothing on an ordinary renewal. A CA near
+its expiry is rotated in three recorded steps (webhook/carotation.py, docs/certificates.md), so
+no replica ever serves a leaf the caBundle does not trust.
 
 RBAC: get/update on that one Secret (plus create, which Kubernetes cannot restrict by name)
 and get/update/patch on the two named webhook configurations; nothing else.

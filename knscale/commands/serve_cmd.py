@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
@@ -267,6 +267,8 @@ def _prepare_in_cluster(settings: ServeSettings) -> PeriodicJob | None:
             service_name=settings.service_name,
             cert_dir=settings.cert_dir,
             secret_name=settings.secret_name,
+            # Two check intervals: every replica re-reads the Secret between two rotation steps.
+            rotation_grace=timedelta(seconds=2 * settings.cert_check_interval),
         ),
         names,
     )
