@@ -47,6 +47,20 @@ class ScalerState:
 
 
 @dataclass(frozen=True, slots=True)
+class ActivatorPath:
+    """For a Knative revision (knscale's autoscaler class): where the activator stands.
+
+    With it, scale to zero follows Knative's ``handleScaleToZero`` exactly: the last pod goes only
+    once the activator is in the data path (the SKS in Proxy mode, confirmed by the probe) for
+    the grace period, or the PA has been Inactive for ``max(grace, retention)``.
+    """
+
+    proxy_since: float | None  # when the SKS last entered Proxy mode (None: it is in Serve)
+    probe_ok: bool  # the activator answered the probe through the revision's service
+    unlimited_burst: bool = False  # target-burst-capacity -1: the activator is always in the path
+
+
+@dataclass(frozen=True, slots=True)
 class ScaleContext:
     """Facts about the target at this tick (read by the controller)."""
 
@@ -55,6 +69,7 @@ class ScaleContext:
     reachable: bool = True
     zero_capable: bool = False  # knscale: a Prometheus source sees requests at the ingress
     activation_timeout: float = DEFAULT_ACTIVATION_TIMEOUT
+    activator: ActivatorPath | None = None  # None: a plain workload (no activator, no SKS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,15 +125,48 @@ def _scale_to_zero(
     if state.activity == "active":
         window = settings.stable_window
         if elapsed >= window:
-            return 0, False, f"idle and active for {elapsed:g}s ≥ stable window: going inactive", None
+            # Knative re-checks in 3 s when the SKS is already proxying (the activator took over).
+            proxying = ctx.activator is not None and ctx.activator.proxy_since is not None
+            return (
+                0,
+                False,
+                f"idle and active for {elapsed:g}s ≥ stable window: going inactive",
+                (PROXY_RECHECK if proxying else None),
+            )
         left = window - elapsed
         return 1, True, f"holding 1 pod: active for {elapsed:g}s < stable window {window:g}s", left
-    # inactive
+    if ctx.activator is not None:
+        return _scale_to_zero_through_activator(settings, ctx.activator, elapsed, ctx.reachable, now)
+    # inactive, knscale's no-activator rule
     retention = settings.scale_to_zero_pod_retention_period if ctx.reachable else 0.0
     wait = max(settings.scale_to_zero_grace_period, retention)
     if elapsed >= wait:
         return 0, True, f"inactive for {elapsed:g}s ≥ max(grace, retention) {wait:g}s: scaling to 0", None
     return 0, False, f"inactive for {elapsed:g}s; last pod goes after {wait:g}s", wait - elapsed
+
+
+PROXY_RECHECK = 3.0  # Knative's requeue while an idle, active PA waits for the SKS to proxy
+PROBE_PENDING = 1.0  # Knative re-enqueues 1 s after an activator probe
+
+
+def _scale_to_zero_through_activator(
+    settings: KpaSettings, path: ActivatorPath, inactive_for: float, reachable: bool, now: float
+) -> tuple[int, bool, str, float | None]:
+    """The Inactive branch of Knative's ``handleScaleToZero`` (reference §5.3), with the activator."""
+    grace = settings.scale_to_zero_grace_period
+    if not (path.unlimited_burst or path.probe_ok):
+        return 0, False, "inactive: waiting for the activator to answer the probe", PROBE_PENDING
+    last_pod = settings.scale_to_zero_pod_retention_period if reachable else 0.0
+    if inactive_for >= max(grace, last_pod):
+        return 0, True, f"inactive for {inactive_for:g}s ≥ max(grace, retention): scaling to 0", None
+    if last_pod > 0 and inactive_for < last_pod:
+        left = last_pod - inactive_for
+        return 0, False, f"inactive for {inactive_for:g}s; the last pod is retained {left:g}s more", left
+    proxy_for = 0.0 if path.proxy_since is None else now - path.proxy_since
+    wait = grace - proxy_for
+    if wait <= 0:
+        return 0, True, f"the activator has been in the path for {proxy_for:g}s ≥ grace: scaling to 0", None
+    return 0, False, f"the activator is in the path for {proxy_for:g}s; scaling to 0 in {wait:g}s", wait
 
 
 def _next_activity(
