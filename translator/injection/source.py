@@ -16,10 +16,10 @@ from translator.annotations.model_keys import (
     MODEL_URI,
     SUPPORTED_SCHEMES,
 )
-from translator.core.names import has_control_or_space, has_dotdot_segment, is_dns1123_subdomain
+from translator.core.names import has_control_or_space, is_dns1123_subdomain
 from translator.core.rule_ids import RuleId
 from translator.injection.reader import Reader, redacted
-from translator.injection.uri import Host, host_allowed, parse_host, split_uri
+from translator.injection.uri import Host, has_dotdot, host_allowed, parse_host, split_uri
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 
@@ -132,14 +132,9 @@ def _compose_bucket_source(r: Reader, bucket: str, obj_path: str | None) -> Mode
     return source
 
 
-_PERCENT_DOT = re.compile(r"%2e", re.IGNORECASE)
-# Separators a downloader or URL parser may honour besides '/': encoded slash and backslash.
-_OTHER_SEPARATOR = re.compile(r"%2f|%5c|\\", re.IGNORECASE)
-
-
 def has_traversal(value: str) -> bool:
-    """A '..' segment, also percent-encoded or between backslashes or encoded slashes."""
-    return has_dotdot_segment(_OTHER_SEPARATOR.sub("/", _PERCENT_DOT.sub(".", value)))
+    """A '..' segment of a path, also percent-encoded or between backslashes or encoded slashes."""
+    return has_dotdot(value)
 
 
 def _parse_uri(
@@ -181,7 +176,8 @@ def _parse_uri(
             f"put credentials in a Secret and name it in {CREDENTIALS_SECRET}",
         )
         return None
-    if has_traversal(full_path) or has_traversal(location):
+    # The path without its query and fragment, decoded: `/a/..?x` and `/a/%2e%2e#x` are traversals.
+    if has_dotdot(path) or has_dotdot(location):
         r.add(
             RuleId.KNS010,
             key,
