@@ -50,7 +50,9 @@ class InjectionConfig(_Strict):
     image_allowlist: tuple[str, ...] | None = Field(
         default=None,
         description="Opt-in policy: if set, a user-chosen downloader image must match one of these "
-        "glob patterns ('*' also matches '/'), e.g. 'registry.example.com/downloaders/*'. "
+        "glob patterns, e.g. 'registry.example.com/downloaders/*'. The registry host (case-insensitive; a "
+        "port only if the pattern names it, ':*' for any) and the repository path are matched "
+        "separately, and '*' never matches '/' (see docs/annotations.md). "
         "None allows any image (whoever creates the pod can already run any image).",
     )
     default_scheme: Literal["s3", "gs", "https", "http", "hf"] = Field(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from translator.core.findings import Finding, ObjectRef, Severity
+from translator.core.redact import redact_text
 from translator.core.rule_ids import RuleId
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -34,7 +35,21 @@ class Rule:
         message: str,
         fix: str | None = None,
     ) -> Finding:
-        return Finding(self.id, self.severity, obj, path, key, _bounded(value), message, fix)
+        # Every finding is made here: the one place where a secret in a value can be kept from
+        # lint output, denials, warnings and logs (translator.core.redact).
+        shown = _bounded(value)
+        if isinstance(shown, str):
+            shown = redact_text(shown)
+        return Finding(
+            self.id,
+            self.severity,
+            obj,
+            path,
+            key,
+            shown,
+            redact_text(message),
+            None if fix is None else redact_text(fix),
+        )
 
 
 def _bounded(value: Any) -> Any:

@@ -26,3 +26,14 @@ def as_map(value: Any) -> Mapping[str, Any]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def kubelet_literal(text: str) -> str:
+    """`text` as a container's `command`, `args` or env `value` that the kubelet leaves as is.
+
+    The kubelet expands `$(NAME)` there from the container's environment (envFrom Secrets
+    included) after admission, and turns `$$` into `$`: so a checked value such as
+    `s3://bucket/$(DOTS)/x` would reach the downloader as another path. Doubling every `$`
+    makes the kubelet hand over exactly the text knscale checked.
+    """
+    return text.replace("$", "$$")

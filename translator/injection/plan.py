@@ -34,6 +34,7 @@ from translator.injection.common import (
     as_list,
     as_map,
     is_map,
+    kubelet_literal,
 )
 from translator.injection.fixed import FixedParts, fixed_parts
 from translator.injection.request import ModelRequest, read_model_request
@@ -160,12 +161,16 @@ def _model_volume(request: ModelRequest) -> dict[str, Any]:
 
 def _init_container(request: ModelRequest, fixed: FixedParts) -> dict[str, Any]:
     # Every dict and list here is new: plans share no mutable state (see FixedParts).
+    # The user's text goes in as kubelet literals (`$` doubled): the kubelet would otherwise
+    # expand `$(NAME)` in args and env values after these checks. fixed_env is the cluster
+    # admin's configuration, where a `$(NAME)` reference may be meant.
     source = request.source
-    mount_path = request.mount_path
+    uri = kubelet_literal(source.uri)
+    mount_path = kubelet_literal(request.mount_path)
     env = [
-        {"name": "MODEL_URI", "value": source.uri},
-        {"name": "MODEL_BUCKET", "value": source.env_bucket},
-        {"name": "MODEL_PATH", "value": source.env_path},
+        {"name": "MODEL_URI", "value": uri},
+        {"name": "MODEL_BUCKET", "value": kubelet_literal(source.env_bucket)},
+        {"name": "MODEL_PATH", "value": kubelet_literal(source.env_path)},
         {"name": "MODEL_DIR", "value": mount_path},
     ]
     env += [{"name": k, "value": v} for k, v in fixed.fixed_env]
@@ -173,7 +178,7 @@ def _init_container(request: ModelRequest, fixed: FixedParts) -> dict[str, Any]:
         "name": INIT_CONTAINER_NAME,
         "image": request.image,
         "imagePullPolicy": fixed.pull_policy,
-        "args": [source.uri, mount_path],
+        "args": [uri, mount_path],
         "env": env,
     }
     if request.credentials_secret is not None:
@@ -194,7 +199,7 @@ def _init_container(request: ModelRequest, fixed: FixedParts) -> dict[str, Any]:
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     container["volumeMounts"] = [
-        {"name": MODEL_VOLUME, "mountPath": mount_path},
+        {"name": MODEL_VOLUME, "mountPath": request.mount_path},  # mountPath is not expanded
         {"name": TMP_VOLUME, "mountPath": "/tmp"},
         {"name": HOME_VOLUME, "mountPath": fixed.home_dir},
     ]

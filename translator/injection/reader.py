@@ -3,27 +3,19 @@ and never quote a secret (a source's userinfo, a pre-signed URL's query)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from translator.annotations.model_keys import BARE_BUCKET, BARE_PATH, MODEL_URI
 from translator.config.knscale import InjectionConfig
 from translator.core.findings import Finding, ObjectRef
+from translator.core.redact import redact_source
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 
 _SOURCE_KEYS = frozenset({MODEL_URI, BARE_BUCKET, BARE_PATH})
-# What could be a secret in a source: userinfo before '@' (at the start or after scheme://).
-_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/?#]*@")
-
-
-def redacted(text: str) -> str:
-    """`text` fit to quote in a finding: userinfo and any query or fragment (a pre-signed URL's
-    signature, a token) replaced."""
-    text = _USERINFO.sub(r"\1<redacted>@", text)
-    cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=-1)
-    return text if cut < 0 else text[:cut] + "?<redacted>"
+# The one redaction of a source (translator.core.redact), under the name the injection code uses.
+redacted = redact_source
 
 
 class Reader:

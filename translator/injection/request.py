@@ -9,7 +9,6 @@ that name the key exactly as written. It is the one reader of these keys: the we
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from translator.annotations.model_keys import (
 )
 from translator.config.knscale import InjectionConfig
 from translator.core.findings import Finding, ObjectRef
+from translator.core.images import image_matches
 from translator.core.names import (
     is_dns1123_subdomain,
     is_image_reference,
@@ -160,7 +160,7 @@ def _read_image(r: Reader) -> str | None:
     if (
         allow is not None
         and image != r.config.default_image
-        and not any(fnmatch.fnmatchcase(image, p) for p in allow)
+        and not any(image_matches(image, p) for p in allow)
     ):
         r.add(
             RuleId.KNS015,

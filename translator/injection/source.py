@@ -3,7 +3,6 @@ checked against the supported schemes, the location allowlist and path traversal
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
 
@@ -17,14 +16,15 @@ from translator.annotations.model_keys import (
     MODEL_URI,
     SUPPORTED_SCHEMES,
 )
-from translator.core.names import has_control_or_space, has_dotdot_segment, is_dns1123_subdomain
+from translator.core.names import has_control_or_space, is_dns1123_subdomain
 from translator.core.rule_ids import RuleId
 from translator.injection.reader import Reader, redacted
+from translator.injection.uri import Host, has_dotdot, host_allowed, parse_host, split_uri
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
-_PERCENT_DOT = re.compile(r"%2e", re.IGNORECASE)
-# Separators a downloader or URL parser may honour besides '/': encoded slash and backslash.
-_OTHER_SEPARATOR = re.compile(r"%2f|%5c|\\", re.IGNORECASE)
+
+
+_LOCATION = {"s3": "bucket", "gs": "bucket", "hf": "organisation", "http": "host", "https": "host"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +133,8 @@ def _compose_bucket_source(r: Reader, bucket: str, obj_path: str | None) -> Mode
 
 
 def has_traversal(value: str) -> bool:
-    """A '..' segment, also percent-encoded or between backslashes or encoded slashes."""
-    return has_dotdot_segment(_OTHER_SEPARATOR.sub("/", _PERCENT_DOT.sub(".", value)))
+    """A '..' segment of a path, also percent-encoded or between backslashes or encoded slashes."""
+    return has_dotdot(value)
 
 
 def _parse_uri(
@@ -142,7 +142,8 @@ def _parse_uri(
 ) -> ModelSource | None:
     example = f"{key}: s3://bucket/path/to/model/"
     shown = redacted(uri)  # what findings quote: the URI may carry a password or a signature
-    if len(uri) > MAX_URI_LENGTH or has_control_or_space(uri) or "://" not in uri:
+    split = split_uri(uri)
+    if len(uri) > MAX_URI_LENGTH or has_control_or_space(uri) or split is None:
         reason = "too long" if len(uri) > MAX_URI_LENGTH else "not of the form scheme://location/path"
         r.add(RuleId.KNS006, key, shown[:200], f"{shown[:200]!r} is {reason}", f"write it as {example}")
         return None
@@ -151,8 +152,8 @@ def _parse_uri(
         # would pass an allowlist as one host and be fetched from evil.com).
         r.add(RuleId.KNS006, key, shown, "the URI contains a backslash", f"write it with '/' only: {example}")
         return None
-    raw_scheme, _, rest = uri.partition("://")
-    scheme = raw_scheme.lower()
+    raw_scheme = uri.partition("://")[0]
+    scheme = split.scheme
     if not _SCHEME.match(raw_scheme) or scheme not in SUPPORTED_SCHEMES:
         r.add(
             RuleId.KNS007,
@@ -162,12 +163,10 @@ def _parse_uri(
             f"use one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}",
         )
         return None
-    location, slash, tail = rest.partition("/")
-    path = slash + tail
-    if scheme in ("http", "https"):
-        # The host ends at the first '/', '?' or '#'; a query (pre-signed URLs) stays in the URI.
-        cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-        location, path = rest[:cut], rest[cut:]
+    # One split for every check below (uri.split_uri: the downloader's own reading).
+    location, path = split.authority, split.path
+    rest = uri.partition("://")[2]
+    full_path = rest[len(location) :]  # an https path keeps its query (pre-signed URLs)
     if "@" in location:
         r.add(
             RuleId.KNS011,
@@ -177,7 +176,8 @@ def _parse_uri(
             f"put credentials in a Secret and name it in {CREDENTIALS_SECRET}",
         )
         return None
-    if has_traversal(path) or has_traversal(location):
+    # The path without its query and fragment, decoded: `/a/..?x` and `/a/%2e%2e#x` are traversals.
+    if has_dotdot(path) or has_dotdot(location):
         r.add(
             RuleId.KNS010,
             key,
@@ -199,6 +199,10 @@ def _parse_uri(
         # Only an https URL can carry its own authorisation (a pre-signed query); elsewhere a
         # query would be copied into the pod spec as is (hf://org/model?token=…).
         r.add(RuleId.KNS006, key, shown, f"{scheme}:// URIs take no query or fragment", f"write {example}")
+        return None
+    host = parse_host(scheme, location) if scheme != "pvc" else Host(location, None)
+    if isinstance(host, str):
+        r.add(RuleId.KNS006, key, shown, host, f"write the {_LOCATION[scheme]} plainly: {example}")
         return None
     if scheme == "hf" and len([p for p in path.split("/") if p]) != 1:
         r.add(
@@ -228,7 +232,7 @@ def _parse_uri(
         )
         return None
     allow = r.config.source_allowlist
-    if allow is not None and not _location_allowed(scheme, location, allow):
+    if allow is not None and not host_allowed(scheme, host, allow):
         r.add(
             RuleId.KNS009,
             key,
@@ -241,12 +245,7 @@ def _parse_uri(
         uri=f"{scheme}://{rest}",
         scheme=scheme,
         location=location,
-        path=path,
+        path=full_path,
         env_bucket=location if env_bucket is None else env_bucket,
-        env_path=path if env_path is None else env_path,
+        env_path=full_path if env_path is None else env_path,
     )
-
-
-def _location_allowed(scheme: str, location: str, patterns: tuple[str, ...]) -> bool:
-    qualified = f"{scheme}://{location}"
-    return any(fnmatch.fnmatchcase(qualified if "://" in p else location, p) for p in patterns)
