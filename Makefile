@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Must match the tag of the default downloader image (translator/config/knscale.py DEFAULT_DOWNLOADER_IMAGE).
 KSERVE_STORAGE := kserve-storage==0.20.0
 
-.PHONY: run test lint bench e2e fuzz clean venv deps
+.PHONY: run test lint bench soak e2e fuzz clean venv deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test: lint deps
 bench: $(STAMP)
 	bash bench/install_deps.sh
 	$(BIN)/python -m bench all
+
+## soak: 10 minutes of admissions over TLS with the certificate rotated every 30 s (bench/soak.py)
+soak: $(STAMP)
+	bash bench/install_deps.sh
+	$(BIN)/python -m bench soak
 
 ## fuzz: the seeded hostile-input campaigns (1M AdmissionReviews over TLS, 5,000 lint inputs); figures in BENCHMARKS.md
 fuzz: $(STAMP)
