@@ -43,13 +43,15 @@ lint: $(STAMP)
 deps:
 	bash tests/integration/install_deps.sh
 
-## lock: re-resolve requirements/runtime.lock and dev.lock (with hashes) from pyproject.toml; commit both
+## lock: re-resolve requirements/{runtime,dev,build}.lock (with hashes) from pyproject.toml; commit both
 lock:
 	@test -x build/lock-venv/bin/pip-compile || { $(PYTHON) -m venv build/lock-venv && \
 	  build/lock-venv/bin/python -m pip install -q 'pip==23.2.1' '$(PIP_TOOLS)'; }
 	build/lock-venv/bin/pip-compile $(PIP_COMPILE_FLAGS) --upgrade --output-file=requirements/runtime.lock pyproject.toml
 	build/lock-venv/bin/pip-compile $(PIP_COMPILE_FLAGS) --upgrade --extra=dev -c requirements/runtime.lock \
 	  --output-file=requirements/dev.lock pyproject.toml
+	build/lock-venv/bin/pip-compile $(PIP_COMPILE_FLAGS) -c requirements/dev.lock \
+	  --output-file=requirements/build.lock requirements/build.in
 
 ## wheelhouse: the wheels of requirements/runtime.lock (hash-checked), for the image and the wheel test
 wheelhouse: $(WHEELHOUSE)/.complete
@@ -74,6 +76,7 @@ e2e: $(STAMP) deps
 
 ## image: the container image as an OCI layout in build/image/oci, from Debian packages (no registry)
 image: $(STAMP) wheelhouse
+	bash image/install_deps.sh
 	bash image/build.sh
 
 ## image-test: run the built image (podman) and check /healthz and /mutate over TLS inside it
