@@ -13,7 +13,7 @@ PIP_TOOLS := pip-tools==7.5.1
 PIP_COMPILE_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 WHEELHOUSE := build/wheelhouse
 
-.PHONY: run test lint bench e2e clean venv deps lock wheelhouse image image-test
+.PHONY: run test lint bench e2e clean venv deps lock wheelhouse image image-test helm chart-test
 
 # Installs exactly requirements/dev.lock (hashes checked), then knscale itself without dependencies.
 $(STAMP): pyproject.toml requirements/dev.lock
@@ -82,6 +82,14 @@ image: $(STAMP) wheelhouse
 ## image-test: run the built image (podman) and check /healthz and /mutate over TLS inside it
 image-test: image
 	$(BIN)/pytest -q -p no:cacheprovider tests/image --override-ini="addopts=--strict-markers -ra"
+
+## helm: build the pinned helm (tools/helm/go.mod) from the Go module proxy, cached by its pins
+helm:
+	bash tools/helm/build.sh
+
+## chart-test: helm lint, helm template schema-checked and compared with the kustomize install
+chart-test: $(STAMP) helm
+	$(BIN)/pytest -q -p no:cacheprovider tests/chart --override-ini="addopts=--strict-markers -ra"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
