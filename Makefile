@@ -72,6 +72,7 @@ bench: $(STAMP)
 ## e2e: the real-control-plane suite (builds kube-apiserver & co. from Go modules, cached)
 e2e: $(STAMP) deps
 	bash tests/e2e/build.sh
+	bash tools/helm/build.sh  # test_helm_install.py installs charts/knscale with it (cached; make chart-test built it)
 	$(BIN)/pytest -q -p no:cacheprovider tests/e2e --override-ini="addopts=--strict-markers -ra"
 
 ## image: the container image as an OCI layout in build/image/oci, from Debian packages (no registry)
