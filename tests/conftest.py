@@ -17,7 +17,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # Unit and API tests run under pyproject's 10 s timeout (a hang is a bug, found in seconds, not
 # after two minutes). Suites that start processes, build wheels or wait for real servers get more,
 # and so do property tests: 150 generated examples on a loaded two-core machine are not a hang.
-_SLOW_SUITES = {"live": 90, "integration": 90, "cli": 90, "e2e": 300}
+_SLOW_SUITES = {"live": 90, "integration": 90, "cli": 90, "e2e": 300, "image": 300, "chart": 120}
 _PROPERTY_TEST_TIMEOUT = 60
 
 

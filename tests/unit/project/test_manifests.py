@@ -188,7 +188,8 @@ def test_image_is_pinned_once() -> None:
     hits = [p for p in (ROOT / "config").rglob("*.yaml") if "ghcr.io/knscale/knscale" in p.read_text()]
     assert hits == [ROOT / "config/base/kustomization.yaml"]
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in dockerfile and 'ENTRYPOINT ["knscale"]' in dockerfile
+    assert "FROM debian:bookworm-slim" in dockerfile and 'ENTRYPOINT ["/usr/local/bin/knscale"]' in dockerfile
+    assert f"ghcr.io/knscale/knscale:{__version__}" in dockerfile
     assert 'CMD ["serve", "--in-cluster"]' in dockerfile
     assert "USER 65532:65532" in dockerfile
 
