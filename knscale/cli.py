@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "knscale.commands.reconcile_cmd",
     "knscale.commands.lint_cmd",
     "knscale.commands.translate_cmd",
+    "knscale.commands.simulate_cmd",
 )
 
 
