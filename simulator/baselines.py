@@ -117,6 +117,8 @@ class KedaPolicy:
     ) -> tuple[PolicyResult, KedaState]:
         current = context.current_replicas or 0
         conc = observation.panic or 0.0
+        if current == 0 and observation.stable is None:
+            return _result(-1, current, "keda: no metric data at zero"), state  # nothing to poll
         if now - state.last_poll >= self.polling:
             active = conc > 0 or (observation.stable or 0.0) > 0
             state = replace(state, last_poll=now, last_active=now if active else state.last_active)

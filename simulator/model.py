@@ -23,9 +23,11 @@ flight + queued, as queue-proxy and the activator report it) is recorded into th
 reconciler's own ``RevisionWindows`` while the app has pods or requests; the policy ticks every
 2 s on data ``scrape_lag`` seconds old. A request arriving while the app is at zero replicas
 *pokes* the autoscaler, as Knative's activator does: a stat of concurrency 1 is recorded and
-the policy ticks at once. While the app has no pods, no requests and the policy's state did
-not change on the last tick, ticks are skipped until the next arrival or the policy's
-``next_wakeup`` (exact for KPA, whose idle state at zero is a fixed point; tested).
+the policy ticks at once. While the app has no pods and no requests, the policy's state did
+not change on the last tick, and no timer inside it can fire (its windows are empty, so KPA's
+step is a no-op; or its decider is out of panic and its scaler Inactive; or the policy's
+``is_quiescent`` says so), ticks are skipped until the next arrival, the scaler's requeue time
+or the policy's ``next_wakeup``. Skipping changes no result (tested against ticking always).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from reconciler.kpa.policy import KpaState
 from reconciler.kpa.scaler import ScaleContext
 from reconciler.kpa.windows import RevisionWindows, StatTotals, observe
 from simulator.traces import AppTrace, FloatArray
@@ -385,6 +388,7 @@ class _TickLoop:
         self.lag = sim.cfg.scrape_lag
         self.interval = driver.interval
         self.wakeup = getattr(driver.policy, "next_wakeup", None)
+        self.requeue: float | None = None
 
     def _acc(self, t: float) -> None:
         """Integrate the number of requests in the system up to ``t`` into per-second areas."""
@@ -431,13 +435,25 @@ class _TickLoop:
         wrote = out.apply and out.replicas is not None and out.replicas != sim.spec
         if wrote:
             sim.set_replicas(out.replicas, now)
+        # A timer the scaler asked for (e.g. "the last pod goes after 30 s") ends a skip, too.
+        self.requeue = None if out.requeue_after is None else now + out.requeue_after
         return (
             not wrote
             and sim.alive == 0
             and sim.in_system == 0
-            and (new is old or new == old)
             and not sim.cfg.exact_ticks
+            and (new is old or new == old)
+            and (obs.stable is None or self._quiescent(new))
         )
+
+    def _quiescent(self, state: Any) -> bool:
+        """No timer inside the policy's state can fire while nothing happens (see module doc)."""
+        check = getattr(self.driver.policy, "is_quiescent", None)
+        if check is not None:
+            return bool(check(state))
+        if isinstance(state, KpaState):
+            return state.decider.panic_time is None and state.scaler.activity == "inactive"
+        return False
 
     def _next_grid(self, t: float) -> float:
         return math.floor(t / self.interval + 1e-9) * self.interval + self.interval
@@ -479,6 +495,8 @@ class _TickLoop:
                 now = next_tick
                 if self._tick(now):
                     wake = self.wakeup(sim.policy_state, now) if self.wakeup else None
+                    if self.requeue is not None:
+                        wake = self.requeue if wake is None else min(wake, self.requeue)
                     next_tick = (
                         INF if wake is None else max(self._next_grid(wake - 1e-9), now + self.interval)
                     )

@@ -81,9 +81,9 @@ def build(name: str, cfg: ModelConfig, params: dict[str, Any] | None = None) -> 
         }
         return Built(name, TickDriver(DEFAULT_POLICY, kpa_settings(cc, ann)), None)
     if name == "hpa":
-        return Built(name, TickDriver(HpaPolicy(), kpa_settings(cc)), None)
+        return Built(name, TickDriver(HpaPolicy(), kpa_settings(cc), interval=15.0), None)
     if name == "keda":
-        return Built(name, TickDriver(KedaPolicy(), kpa_settings(cc)), None)
+        return Built(name, TickDriver(KedaPolicy(), kpa_settings(cc), interval=15.0), None)
     if name.startswith("keepalive-"):
         return Built(name, None, KeepAlive(seconds(name.removeprefix("keepalive-")), name))
     if name == "hybrid":

@@ -169,6 +169,11 @@ class PredictivePolicy:
                 return t
         return None
 
+    def is_quiescent(self, state: PredictiveState) -> bool:
+        """True when only the plan's own times (``next_wakeup``) can change a decision at rest."""
+        kpa = state.kpa
+        return kpa.decider.panic_time is None and kpa.scaler.activity == "inactive"
+
     def _learn(self, state: PredictiveState, demand: bool, now: float) -> PredictiveState:
         if demand == state.active:
             return state
