@@ -411,14 +411,17 @@ class _TickLoop:
         upto = math.floor(now - self.lag)
         if upto <= self.flushed:
             return
-        sim, windows, area = self.sim, self.windows, self.area
+        sim, area = self.sim, self.area
+        # RevisionWindows.record(now, StatTotals(concurrency=v)) without the per-second wrapper.
+        stable, panic = self.windows.stable.record, self.windows.panic.record
         last = upto if sim.alive else min(upto, self.area_hi + 1)
         for s in range(self.flushed, last):
             v = area[s]
             if self.poke_credit and v > 0:
                 v, self.poke_credit = max(0.0, v - self.poke_credit), 0.0
             if v > 0.0 or sim.alive:
-                windows.record(float(s), StatTotals(concurrency=v))
+                stable(float(s), v)
+                panic(float(s), v)
         self.flushed = upto
 
     def _tick(self, now: float) -> bool:

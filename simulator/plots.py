@@ -76,7 +76,7 @@ def plot_pareto(
 ) -> Path:
     """x: replica-seconds / ORACLE-0CS; y: cold-start-affected requests per 1k; error bars = 95 % CI."""
     mine = [r for r in rows if r.workload == workload]
-    fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(9.5, 5.2), dpi=100)
     sweep = sorted(
         (r for r in mine if r.policy.startswith(_SWEEP_PREFIX)), key=lambda r: r.stats["x_oracle"][0]
     )
@@ -99,6 +99,19 @@ def plot_pareto(
                 xytext=(3, 3),
                 textcoords="offset points",
             )
+    mine_sweep = sorted(
+        (r for r in mine if r.policy.startswith("knscale")), key=lambda r: r.stats["x_oracle"][0]
+    )
+    if len(mine_sweep) > 1:
+        ax.plot(
+            [r.stats["x_oracle"][0] for r in mine_sweep],
+            [r.stats["cs_affected_per_1k"][0] for r in mine_sweep],
+            "--",
+            color="tab:red",
+            alpha=0.6,
+            lw=1.2,
+            label="knscale, κ sweep",
+        )
     if lvs and requests:
         kappas = np.concatenate([[0.0], np.geomspace(1.0, 86400.0, 40)])
         rs, cold = frontier(lvs, cold_start, kappas)
@@ -119,10 +132,15 @@ def plot_pareto(
         "hpa": ("v", "tab:purple"),
         "keda": ("^", "tab:brown"),
     }
+    others = iter(["tab:olive", "tab:cyan", "tab:pink", "tab:gray", "tab:orange", "gold"])
     for r in mine:
         if r.policy.startswith(_SWEEP_PREFIX):
             continue
-        m, c = markers.get(r.policy, ("D", "tab:gray"))
+        if r.policy not in markers and not r.policy.startswith("knscale"):
+            markers[r.policy] = ("D", next(others, "tab:gray"))
+        m, c = markers.get(
+            r.policy, ("*", "tab:red") if r.policy.startswith("knscale") else ("D", "tab:gray")
+        )
         x, xe = r.stats["x_oracle"]
         y, ye = r.stats["cs_affected_per_1k"]
         ax.errorbar(
@@ -132,9 +150,10 @@ def plot_pareto(
     ax.set_xlabel("replica-seconds / ORACLE-0CS (log; 1 = oracle)")
     ax.set_ylabel("cold-start-affected requests per 1k (lower is better)")
     ax.set_title(f"{workload}: cold starts vs cost, S = {cold_start:g} s (mean ± 95% CI)")
-    ax.set_ylim(bottom=0)
+    top = max([r.stats["cs_affected_per_1k"][0] for r in mine] + [1.0])
+    ax.set_ylim(-0.03 * top, None)  # points at 0 (oracle, HPA) stay visible above the axis
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -54,7 +54,7 @@ _RISES = 6
 @dataclass(frozen=True, slots=True)
 class PredictiveParams:
     cold_start: float = 2.0  # S, seconds from start decision to Ready (model download included)
-    miss_cost: float = 60.0  # κ: replica-seconds one cold-start-affected call is worth avoiding
+    miss_cost: float = 300.0  # κ: replica-seconds one cold-start-affected call is worth avoiding
     min_samples: int = 4  # idle gaps seen before the plan replaces KPA's scale-to-zero timing
     upper_hold: float = 10.0  # seconds into an idle gap before replicas above one are released
     periodic_tolerance: float = 10.0  # seconds (or 2 % of the period, whichever is larger)
@@ -260,6 +260,10 @@ class PredictivePolicy:
         if want == out.want and not why:
             return result, new_state
         write = want >= 0 and want != current
+        if write and want == 0:
+            # Released to zero by the plan: the reactive part starts afresh, as after KPA's own
+            # scale to zero (no panic memory, Inactive), so nothing in it is left to time out.
+            new_state = replace(new_state, kpa=self._kpa.initial_state(settings, 0, 0, now))
         outcome = ScaleOutcome(
             want, write, want if write else None, out.reason + why, out.requeue_after, out.activity
         )
