@@ -50,3 +50,12 @@ def test_plots_are_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_bad_flags_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--no-progress", "--seeds", "1", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_trace_replay_of_the_real_excerpt(excerpt: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["simulate", "--trace", str(excerpt), "--policy", "kpa,knscale,oracle", "--seeds", "1"]
+    assert main([*args, "--format", "json", "--no-progress"]) == 0
+    rows = {r["policy"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert {r["requests"]["mean"] for r in rows.values()} == {199.0}
+    assert rows["oracle"]["cold_starts"]["mean"] == 0
+    assert rows["kpa"]["cs_affected_per_1k"]["mean"] > 0  # sparse apps: KPA is cold on them
