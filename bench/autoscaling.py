@@ -102,6 +102,7 @@ def full(out: Path, workers: int) -> int:
         json.dumps({"wall_seconds": wall, "params": BENCH_PARAMS, "runs": records}, indent=1) + "\n"
     )
     report(records, out)
+    (out / "autoscaling-summary.md").write_text(summary(records))
     print(f"full matrix: {len(jobs)} jobs, {len(records)} runs, {wall:.0f}s wall with {workers} workers")
     return 0
 
@@ -131,6 +132,72 @@ def report(records: list[dict[str, Any]], out: Path) -> None:
             lvs = [levels(a, 1) for a in wl.apps]
             plot_pareto(w, rows, out / f"{w}-pareto-S{s:g}.png", lvs, s, float(wl.requests))
             del cfg
+
+
+def _mean(runs: list[Run], w: str, p: str, col: str) -> float:
+    xs = [r.values[col] for r in runs if r.workload == w and r.policy == p]
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def summary(records: list[dict[str, Any]]) -> str:
+    """knscale vs KPA and hybrid, side by side, with the issue's targets checked."""
+    lines = [
+        "| S | workload | policy | cs_affected_per_1k | cold_starts | replica_s | x_oracle | p99_ms "
+        "| slo_viol_pct |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    checks = []
+    for s in COLD_STARTS:
+        runs = [
+            Run(r["workload"], r["policy"], r["seed"], r["values"]) for r in records if r["cold_start"] == s
+        ]
+        rows = {(r.workload, r.policy): r for r in aggregate(runs)}
+        for w in BENCH_PARAMS:
+            for p in ("kpa", "knscale", "hybrid"):
+                row = rows.get((w, p))
+                if row is None:
+                    continue
+                st = row.stats
+                cs, ci = st["cs_affected_per_1k"]
+                lines.append(
+                    f"| {s:g} | {w} | {p} | {cs:.1f} ± {ci:.1f} | "
+                    f"{st['cold_starts'][0]:.0f} | {st['replica_s'][0]:.0f} | {st['x_oracle'][0]:.2f} ± "
+                    f"{st['x_oracle'][1]:.2f} | {st['p99_ms'][0]:.0f} | {st['slo_viol_pct'][0]:.2f} |"
+                )
+        dom = [w for w in BENCH_PARAMS if compare(runs, w, "knscale").dominates]
+        lost = [w for w in BENCH_PARAMS if compare(runs, w, "knscale").dominated]
+        checks.append(
+            f"- S = {s:g} s: dominates KPA (§5.5) on {len(dom)}/7 ({', '.join(dom) or '–'}); "
+            f"dominated on {', '.join(lost) or 'none'}"
+        )
+        for w in ("W4", "W6"):
+            cs = _mean(runs, w, "knscale", "cs_affected_per_1k") / _mean(runs, w, "kpa", "cs_affected_per_1k")
+            rs = _mean(runs, w, "knscale", "replica_s") / _mean(runs, w, "kpa", "replica_s")
+            ok = cs <= 0.5 and rs <= 1.0
+            checks.append(
+                f"  - {w}: cs-affected {100 * (1 - cs):+.0f} % fewer at {rs:.2f}× KPA replica-s "
+                f"(target ≥ 50 % at ≤ 1.0×): {'met' if ok else 'missed'}"
+            )
+        cs = _mean(runs, "W5", "knscale", "cold_starts") / _mean(runs, "W5", "kpa", "cold_starts")
+        rs = _mean(runs, "W5", "knscale", "replica_s") / _mean(runs, "W5", "kpa", "replica_s")
+        checks.append(
+            f"  - W5: cold starts {100 * (1 - cs):.0f} % fewer at {rs:.2f}× (target ≥ 90 % at ≤ 1.2×): "
+            f"{'met' if cs <= 0.1 and rs <= 1.2 else 'missed'}"
+        )
+        p99 = [
+            _mean(runs, w, "knscale", "p99_ms") / _mean(runs, w, "kpa", "p99_ms") for w in ("W1", "W2", "W3")
+        ]
+        checks.append(
+            f"  - W1–W3 p99 vs KPA: {', '.join(f'{x:.3f}×' for x in p99)} (target ≤ 1.05×): "
+            f"{'met' if max(p99) <= 1.05 else 'missed'}"
+        )
+        vs_h = [
+            f"{w} {'dominates' if compare(runs, w, 'knscale', 'hybrid').dominates else 'does not dominate'}"
+            f" ({compare(runs, w, 'knscale', 'hybrid').note})"
+            for w in ("W4", "W5", "W6")
+        ]
+        checks.append("  - vs hybrid: " + "; ".join(vs_h))
+    return "\n".join(lines) + "\n\n" + "\n".join(checks) + "\n"
 
 
 def timelines(out: Path) -> None:
@@ -185,7 +252,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
     a = ap.parse_args(argv)
     if a.report:
-        report(json.loads((a.out / "autoscaling.json").read_text())["runs"], a.out)
+        records = json.loads((a.out / "autoscaling.json").read_text())["runs"]
+        report(records, a.out)
+        (a.out / "autoscaling-summary.md").write_text(summary(records))
+        print(summary(records))
         return 0
     if a.speed:
         return speed(a.apps, a.hours)
