@@ -175,6 +175,9 @@ class AppSim:
     def _gone(self, pid: int, now: float) -> None:
         self.p_state[pid] = GONE
         self.alive -= 1
+        if self.cfg.timeline and self.res.times and self.res.times[-1] != now:
+            self.res.times.append(now)  # a drained pod leaves later than its scale event
+            self.res.replicas.append(self.alive)
         born = self.p_born[pid]
         self.res.replica_s += now - born
         self.res.replica_s_cut += max(0.0, min(now, self.horizon) - born)

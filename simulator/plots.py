@@ -20,11 +20,18 @@ _SWEEP_PREFIX = "kpa-r"
 
 
 def demand_on_grid(workload: Workload, grid: FloatArray) -> FloatArray:
-    """Requests in flight (on time, no waiting) summed over apps, at each grid time."""
+    """Requests (on time, no waiting) that are in flight at some moment of each grid interval.
+
+    Counting overlaps rather than sampling the grid instants keeps 1-second calls visible on a
+    day-long axis (sampling would alias them away and make demand look sparser than it is).
+    """
     total = np.zeros(grid.size)
+    step = grid[1] - grid[0] if grid.size > 1 else 1.0
     for app in workload.apps:
         ends = np.sort(app.start + app.duration)
-        total += np.searchsorted(app.start, grid, side="right") - np.searchsorted(ends, grid, side="right")
+        total += np.searchsorted(app.start, grid + step, side="left") - np.searchsorted(
+            ends, grid, side="right"
+        )
     return total
 
 
@@ -44,16 +51,19 @@ def plot_timeline(workload: Workload, runs: Sequence[Run], path: Path, points: i
     grid = np.linspace(0.0, workload.horizon, points)
     hours = grid / 3600.0
     fig, ax = plt.subplots(figsize=(10, 4.2), dpi=100)
-    ax.fill_between(
-        hours,
-        demand_on_grid(workload, grid),
-        step="post",
-        color="0.8",
-        label="demand: requests in flight (no queueing)",
-    )
     for run in runs:
         if run.timeline is not None:
             ax.step(hours, replicas_on_grid(run, grid), where="post", lw=1.0, label=f"{run.policy} replicas")
+    # Demand last and in black, so it is not hidden when replicas dwarf it (cc = 1 from zero).
+    demand = demand_on_grid(workload, grid)
+    ax.step(
+        hours,
+        demand,
+        where="post",
+        color="k",
+        lw=1.4,
+        label="demand: requests in flight (if served on time) during each interval",
+    )
     ax.set_xlabel("time (hours)")
     ax.set_ylabel("count (summed over apps)")
     ax.set_title(f"{workload.name}: demand vs replicas (seed {runs[0].seed if runs else '-'})")
