@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "knscale.commands.inject_cmd",
     "knscale.commands.rules_cmd",
     "knscale.commands.completion_cmd",
+    "knscale.commands.simulate_cmd",
 )
 
 

@@ -1,0 +1,1 @@
+"""Trace-driven autoscaling simulator: loaders, workloads, the event model, baselines, oracle, reports."""
