@@ -118,7 +118,9 @@ def read_error_finding(err: yamlio.ReadError) -> Located:
         None,
         None,
         err.message,
-        "fix the file so that it parses as YAML or JSON (kubectl would refuse it too)",
+        "split the document: the API server refuses an object that large too"
+        if err.too_large
+        else "fix the file so that it parses as YAML or JSON (kubectl would refuse it too)",
     )
     return Located(finding, err.source, err.line, err.column)
 
