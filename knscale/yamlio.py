@@ -233,7 +233,14 @@ def read_stream(source: str, stream: IO[str] | IO[bytes]) -> Iterator[Document |
         yield ReadError(source, 0, 0, "document is nested too deeply")
     except UnicodeDecodeError as exc:
         yield ReadError(source, 0, 0, f"not UTF-8 text: {exc.reason}")
-    except (ValueError, TypeError, OverflowError) as exc:  # a constructor's own error: never a traceback
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+    ) as exc:  # never a traceback
         yield ReadError(source, 0, 0, f"not a readable value: {str(exc)[:200]}")
     finally:
         loader.dispose()

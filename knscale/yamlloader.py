@@ -47,21 +47,37 @@ class _DocLoader(Loader):  # type: ignore[valid-type,misc]
             setattr(node, _OWN_KEYS, [k for k, _ in node.value])
         super().flatten_mapping(node)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A scalar its tag cannot hold (`!!bool maybe`, `!!float abc`) raises whatever the
+        # constructor happens to raise: make it a YAML error at the scalar's position.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
+            value = node.value if isinstance(node.value, str) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{value[:40]!r} is not a valid {node.tag.rsplit(':', 1)[-1]}", node.start_mark
+            ) from None
+
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         # `2020-13-45` looks like a date to YAML 1.1 but is none: keep it as the text it is (the
         # API server's YAML reader keeps every timestamp as a string).
         try:
             return super().construct_yaml_timestamp(node)
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, AttributeError):  # AttributeError: `!!timestamp abc`
             return self.construct_scalar(node)
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
         try:
             return super().construct_yaml_int(node)
-        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
-            raise yaml.constructor.ConstructorError(
-                None, None, f"the integer {str(node.value)[:20]}… has too many digits", node.start_mark
-            ) from None
+        except ValueError:
+            text = str(node.value)
+            long = text.lstrip("+-").replace("_", "").isdigit()  # more digits than int() converts
+            problem = (
+                f"the integer {text[:20]}… has too many digits"
+                if long
+                else f"{text[:40]!r} is not an integer"
+            )
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
 
 
 _DocLoader.add_constructor("tag:yaml.org,2002:timestamp", _DocLoader.construct_yaml_timestamp)

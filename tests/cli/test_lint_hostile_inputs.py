@@ -55,8 +55,24 @@ spec:
         "x: " + "1" * 5000 + "\n",
         SERVICE,
         SERVICE.replace("[a]: b, ", ""),
+        "x: !!timestamp abc\n",
+        "x: !!bool maybe\n",
+        "x: !!int abc\n",
+        "x: !!float abc\n",
     ],
-    ids=["dates-pod", "datetime-pod", "date-value", "date-item", "huge-int", "keys-unhashable", "keys"],
+    ids=[
+        "dates-pod",
+        "datetime-pod",
+        "date-value",
+        "date-item",
+        "huge-int",
+        "keys-unhashable",
+        "keys",
+        "tag-timestamp",
+        "tag-bool",
+        "tag-int",
+        "tag-float",
+    ],
 )
 def test_no_traceback(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "in.yaml"
