@@ -22,10 +22,8 @@ from typing import IO, Any
 
 import yaml
 
-try:  # the C parser; the pure-Python one gives the same results, only slower
-    Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    Loader = yaml.SafeLoader
+from knscale.yamlloader import _OWN_KEYS, MAX_DOCUMENT_NODES, DocumentTooLarge, _DocLoader
+from knscale.yamlloader import Loader as Loader  # re-exported: the config readers use it too
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -50,6 +48,7 @@ class ReadError:
     # What to do about it, when it is not "fix the YAML" (a missing file, a directory, a glob
     # that matched nothing): the CLI prints it as the finding's fix.
     fix: str | None = field(default=None, compare=False)
+    too_large: bool = False  # past MAX_DOCUMENT_NODES: not retried as JSON either
 
 
 MISSING_FIX = "check the path (a relative path is taken from the working directory)"
@@ -170,6 +169,11 @@ class _Tracked:
         self._utf16 = False  # offsets count UTF-16 units then: not tracked
 
     @property
+    def offset(self) -> int:
+        """Bytes read so far (the parser reads ahead of what it has composed by a chunk or two)."""
+        return self._start + sum(len(chunk) for chunk in self._window)
+
+    @property
     def name(self) -> str:
         return str(getattr(self._stream, "name", "<file>"))
 
@@ -223,30 +227,30 @@ class _Prefixed:
         return out
 
 
-_OWN_KEYS = "_knscale_own_keys"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _DocLoader(Loader):  # type: ignore[valid-type,misc]
-    """`Loader` that remembers the keys written in a mapping before `<<` merges others into it."""
-
-    def flatten_mapping(self, node: yaml.MappingNode) -> None:
-        if not hasattr(node, _OWN_KEYS) and any(k.tag == _MERGE_TAG for k, _ in node.value):
-            setattr(node, _OWN_KEYS, [k for k, _ in node.value])
-        super().flatten_mapping(node)
-
-
 def read_stream(source: str, stream: IO[str] | IO[bytes]) -> Iterator[Document | ReadError]:
     """Documents of one YAML/JSON stream, each with its node tree, until the first parse error."""
     tracked = _Tracked(stream)
     loader = _DocLoader(tracked)
     index = 0
     try:
-        while loader.check_node():
+        while True:
+            loader.nodes = 0
+            if not loader.check_node():
+                break
             node = loader.get_node()
             data = loader.construct_document(node)
             yield Document(source, index, data, node)
             index += 1
+    except DocumentTooLarge:
+        line, col = tracked.position(tracked.offset)
+        yield ReadError(
+            source,
+            line,
+            col,
+            f"document {index + 1} has more than {MAX_DOCUMENT_NODES:,} values, lists and maps; "
+            "knscale reads no larger documents (the API server stores objects of at most 1.5 MiB)",
+            too_large=True,
+        )
     except yaml.reader.ReaderError as exc:
         line, col = tracked.position(exc.position)
         yield ReadError(source, line, col, _reader_message(exc))
@@ -257,6 +261,15 @@ def read_stream(source: str, stream: IO[str] | IO[bytes]) -> Iterator[Document |
         yield ReadError(source, 0, 0, "document is nested too deeply")
     except UnicodeDecodeError as exc:
         yield ReadError(source, 0, 0, f"not UTF-8 text: {exc.reason}")
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+    ) as exc:  # never a traceback
+        yield ReadError(source, 0, 0, f"not a readable value: {str(exc)[:200]}")
     finally:
         loader.dispose()
 
@@ -287,7 +300,12 @@ def read_path(source: str, stdin: IO[bytes] | None = None) -> Iterator[Document 
         return
     try:
         for yielded, item in enumerate(read_stream(source, handle)):
-            if isinstance(item, ReadError) and not yielded and source.lower().endswith(".json"):
+            if (
+                isinstance(item, ReadError)
+                and not yielded
+                and not item.too_large
+                and source.lower().endswith(".json")
+            ):
                 yield from _read_json(source, Path(source).read_bytes(), item, json_errors=True)
                 return
             yield item
@@ -311,7 +329,7 @@ def _read_stdin(stdin: IO[bytes]) -> Iterator[Document | ReadError]:
         return
     raw = head + stdin.read()
     for yielded, item in enumerate(read_stream(source, io.BytesIO(raw))):
-        if isinstance(item, ReadError) and not yielded:
+        if isinstance(item, ReadError) and not yielded and not item.too_large:
             yield from _read_json(source, raw, item, json_errors=False)
             return
         yield item
@@ -337,6 +355,9 @@ def _read_json(
     except RecursionError:
         yield ReadError(source, 0, 0, "document is nested too deeply")
         return
+    except ValueError as exc:  # an integer of more digits than int() converts
+        yield ReadError(source, 0, 0, f"not valid JSON: {str(exc)[:200]}")
+        return
     yield Document(source, 0, data, _json_node(text))
 
 
@@ -355,7 +376,9 @@ def _json_node(text: str) -> yaml.Node:
     """
     yaml_text = _SURROGATE_ESCAPE.sub(lambda m: m.group(1) or r"\uFFFD", text).replace("\t", " ")
     try:
-        node = yaml.compose(yaml_text, Loader=Loader)
+        node = yaml.compose(yaml_text, Loader=_DocLoader)
+    except DocumentTooLarge:  # positions unknown; the data itself is bounded by the rules
+        return yaml.ScalarNode("tag:yaml.org,2002:null", "", _UNKNOWN, _UNKNOWN)
     except (yaml.YAMLError, RecursionError):
         node = None
     if node is not None:

@@ -11,6 +11,7 @@ model keys only. `knscale lint`, `knscale translate` and the webhook's `/validat
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -56,6 +57,12 @@ def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: 
     findings: list[Finding] = _metadata_findings(obj, ref)
     for site in annotation_sites(obj):
         findings += _shape_findings(obj, site, ref)
+        if not all(isinstance(k, str) for k in site.annotations):
+            # KNS903 names each non-string key (parsed YAML: `1: x`, `~: y`, a date); the rules
+            # below read keys as text, so they judge the string keys only.
+            site = dataclasses.replace(
+                site, annotations={k: v for k, v in site.annotations.items() if isinstance(k, str)}
+            )
         if site.model_keys:
             findings += model_findings(obj, site, ref, config)
         if site.autoscaling_keys:

@@ -155,7 +155,12 @@ def read_error_finding(err: yamlio.ReadError) -> Located:
         None,
         None,
         err.message,
-        err.fix or "fix the file so that it parses as YAML or JSON (kubectl would refuse it too)",
+        err.fix
+        or (
+            "split the document: the API server refuses an object that large too"
+            if err.too_large
+            else "fix the file so that it parses as YAML or JSON (kubectl would refuse it too)"
+        ),
     )
     return Located(finding, err.source, err.line, err.column)
 

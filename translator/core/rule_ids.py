@@ -36,6 +36,7 @@ class RuleId(StrEnum):
     KNS021 = "KNS021"
     KNS022 = "KNS022"
     KNS023 = "KNS023"
+    KNS024 = "KNS024"
     KNS030 = "KNS030"
     KNS031 = "KNS031"
     KNS101 = "KNS101"
@@ -90,3 +91,4 @@ class RuleId(StrEnum):
     KNS901 = "KNS901"
     KNS902 = "KNS902"
     KNS903 = "KNS903"
+    KNS904 = "KNS904"

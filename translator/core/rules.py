@@ -103,6 +103,7 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(
         RuleId.KNS023, E, "a container mounts the model volume of a template knscale manages more than once"
     ),
+    Rule(RuleId.KNS024, E, "pod spec has more containers, volumes or env entries than knscale processes"),
     Rule(RuleId.KNS030, E, "internal error in the mutating webhook: request denied, not guessed"),
     Rule(RuleId.KNS031, W, "internal error in the validating webhook: object not checked"),
     # ---- KNS1xx: Knative autoscaling annotations ----------------------------------------
@@ -162,4 +163,5 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(RuleId.KNS901, E, "input is not readable or not valid YAML/JSON"),
     Rule(RuleId.KNS902, E, "a document is not a Kubernetes object (mapping with apiVersion and kind)"),
     Rule(RuleId.KNS903, E, "annotations must be a map of strings to strings"),
+    Rule(RuleId.KNS904, E, "object is nested deeper than knscale processes"),
 )

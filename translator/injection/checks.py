@@ -14,6 +14,7 @@ from translator.core.names import normalize_path
 from translator.core.objects import (
     META_ANNOTATIONS,
     POD_SPEC,
+    SERVING_GROUP,
     TEMPLATE_ANNOTATIONS,
     TEMPLATE_PREFIX,
     TEMPLATE_SPEC,
@@ -21,6 +22,7 @@ from translator.core.objects import (
 )
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
+from translator.injection.bounds import bound_findings
 from translator.injection.common import INIT_CONTAINER_NAME, MODEL_VOLUME, as_list, as_map, is_map
 from translator.injection.fixed import fixed_parts
 from translator.injection.request import ModelRequest, read_model_request
@@ -45,6 +47,11 @@ def model_findings(
     for part in spec_path.split("."):
         spec = as_map(spec).get(part)
     if isinstance(spec, Mapping) and isinstance(spec.get("containers"), list):
+        # The same shape checks as /mutate: what lint and /validate pass, the patch can be built for.
+        knative = (ref.api_version or "").startswith(SERVING_GROUP + "/")
+        structural = spec_shape_findings(spec, ref, site.path, spec_path, names_required=not knative)
+        if structural:
+            return findings + structural
         apps = app_containers(spec, fixed_parts(config.injection).skipped)
         findings += spec_findings(spec, apps, request, ref, site.path, spec_path)
     return findings
@@ -99,6 +106,9 @@ def spec_shape_findings(
     `names_required=False`: a Knative template, whose single container may be unnamed (Knative
     names it when it makes the revision)."""
     problems: list[str] = []
+    bounds = bound_findings(spec, ref, path, spec_path)
+    if bounds:
+        return bounds  # nothing below may walk (or recurse into) a spec past the bounds
     if not is_map(spec):
         problems.append(f"{spec_path} is not an object")
     else:
@@ -130,7 +140,21 @@ def spec_shape_findings(
                     value = c.get(name)
                     if value is not None and not isinstance(value, list):
                         problems.append(f"{spec_path}.{list_field}[{i}].{name} is not a list")
-                problems += _named_items(c.get("volumeMounts"), f"{spec_path}.{list_field}[{i}].volumeMounts")
+                where = f"{spec_path}.{list_field}[{i}]"
+                problems += _named_items(c.get("volumeMounts"), f"{where}.volumeMounts")
+                problems += _named_items(c.get("env"), f"{where}.env")  # matched by name too
+                problems += [
+                    f"{where}.volumeMounts[{j}].mountPath is not a string"
+                    for j, m in enumerate(as_list(c.get("volumeMounts")))
+                    if is_map(m)
+                    and m.get("mountPath") is not None
+                    and not isinstance(m.get("mountPath"), str)
+                ]
+                problems += [
+                    f"{where}.envFrom[{j}] is not an object"
+                    for j, e in enumerate(as_list(c.get("envFrom")))
+                    if not is_map(e)
+                ]
     return [
         RULES[RuleId.KNS022].finding(ref, path, None, None, p, "send a well-formed pod spec")
         for p in problems
@@ -149,10 +173,11 @@ def _named_items(items: Any, path: str) -> list[str]:
 
 
 def app_containers(spec: Mapping[str, Any], skipped: frozenset[str]) -> list[tuple[int, Mapping[str, Any]]]:
+    # A name that is not a string (a map, a list: unhashable) is never a skipped sidecar's.
     return [
         (i, c)
         for i, c in enumerate(as_list(spec.get("containers")))
-        if is_map(c) and c.get("name") not in skipped
+        if is_map(c) and not (isinstance(c.get("name"), str) and c["name"] in skipped)
     ]
 
 

@@ -16,6 +16,7 @@ from translator.core.objects import SERVING_GROUP, TEMPLATE_ANNOTATIONS, TEMPLAT
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.core.values import parse_quantity
+from translator.injection.bounds import nesting_findings
 from translator.injection.checks import app_containers, namespace_findings, spec_findings, spec_shape_findings
 from translator.injection.common import (
     INIT_CONTAINER_NAME,
@@ -73,6 +74,10 @@ def plan_template_injection(
         return None, []
     cfg = config.injection
     spec = template.get("spec")
+    # The template is copied and diffed (recursively): bound its depth, metadata included.
+    deep = nesting_findings(template.get("metadata"), ref, TEMPLATE_ANNOTATIONS, "spec.template.metadata")
+    if deep:
+        return None, deep
     structural = spec_shape_findings(
         spec, ref, TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC, names_required=not knative
     )

@@ -27,6 +27,7 @@ _DNS_NAME = re.compile(
 )
 # S3 (legacy names included: the seed's `autotables_47`), GCS buckets and Hugging Face orgs.
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z")
+_NUMERIC_LABEL = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
 HTTP_SCHEMES = ("http", "https")
 
 
@@ -100,11 +101,13 @@ def parse_host(scheme: str, authority: str) -> Host | str:
         port = port_text if colon else None
         if _DNS_NAME.match(host) is None:
             return f"{host!r} is not a DNS name or an IP address"
-        if host.replace(".", "").isdigit():
+        if _NUMERIC_LABEL.fullmatch(host.rpartition(".")[2]):
+            # A host ending in a number is an IPv4 address to the resolver (inet_aton reads
+            # `0x7f.1` and `127.1` as 127.0.0.1): only the canonical dotted quad is accepted.
             try:
                 ipaddress.IPv4Address(host)
             except ValueError:
-                return f"{host!r} is not an IPv4 address"
+                return f"{host!r} is not an IPv4 address in dotted-quad form"
     if port is not None and not (port.isascii() and port.isdigit() and 0 < int(port[:6]) < 65536):
         return f"the port {port!r} is not a number between 1 and 65535"
     return Host(host.lower(), port)

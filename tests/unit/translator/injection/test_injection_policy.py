@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -306,6 +307,24 @@ DENIALS: list[tuple[str, dict[str, Any], str, str | None, KnscaleConfig, dict[st
         "ml",
     ),
     ("non-string-value", {**ON, URI: 42}, "KNS903", URI, CONFIG, {}, "ml"),
+    (
+        "too-many-containers",
+        {**ON, URI: "s3://b/p"},
+        "KNS024",
+        None,
+        CONFIG,
+        {"containers": [{"name": f"c{i}"} for i in range(1001)]},
+        "ml",
+    ),
+    (
+        "nested-too-deep",
+        {**ON, URI: "s3://b/p"},
+        "KNS904",
+        None,
+        CONFIG,
+        {"containers": [{"name": "app", "x": functools.reduce(lambda d, _: {"a": d}, range(150), {})}]},
+        "ml",
+    ),
 ]
 
 

@@ -45,6 +45,10 @@ def rule_ids(uri: str, *allow: str) -> list[str]:
         "s3://evil%2fa.example.org/m",
         "s3://evil:1.example.org/m",
         "gs://evil%2e.example.org/m",
+        "https://0x7f.1/m",
+        "https://127.1/m",
+        "https://010.0.0.1/m",
+        "https://a.example.0x10/m",
     ],
 )
 def test_hosts_that_are_not_plain_names_are_refused(uri: str) -> None:

@@ -1,0 +1,119 @@
+"""Values of the wrong type where names are expected, templates nested ~1,000 deep and specs with
+more items than knscale processes end in a rule (KNS022, KNS024, KNS904), never in the
+internal-error denial KNS030 (or KNS031 on /validate) with a traceback in the log."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+from typing import Any
+
+import pytest
+
+from translator.config.knscale import KnscaleConfig
+from webhook.admission import Review, mutate, validate
+
+CONFIG = KnscaleConfig.model_validate({"injection": {"mutate_templates": True}})
+ANN = {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": "s3://b/m"}
+DEEP = functools.reduce(lambda inner, _: {"a": [inner]}, range(600), {})
+
+
+def _spec() -> dict[str, Any]:
+    return {
+        "containers": [{"name": "app", "image": "a:1", "volumeMounts": [{"name": "v", "mountPath": "/d"}]}],
+        "initContainers": [
+            {"name": "knscale-model-init", "image": "i:1", "env": [{"name": "A", "value": "1"}]}
+        ],
+        "volumes": [{"name": "v", "emptyDir": {}}],
+    }
+
+
+def _set(obj: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    node: Any = out
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return out
+
+
+HOSTILE_SPECS = {
+    f"{'.'.join(map(str, path))}={type(value).__name__}": _set(_spec(), path, value)
+    for path in [
+        ("containers", 0, "name"),
+        ("initContainers", 0, "env", 0, "name"),
+        ("initContainers", 0, "env", 0),
+        ("initContainers", 0, "envFrom"),
+        ("containers", 0, "volumeMounts", 0, "mountPath"),
+        ("containers", 0, "volumeMounts", 0, "name"),
+        ("volumes", 0, "name"),
+    ]
+    for value in ({"a": 1}, ["x"], 7)
+} | {
+    "deep-container": _set(_spec(), ("containers", 0, "x"), DEEP),
+    "deep-init": _set(_spec(), ("initContainers", 0, "x"), DEEP),
+    "deep-volume": _set(_spec(), ("volumes", 0, "emptyDir"), DEEP),
+    "many-containers": _set(_spec(), ("containers",), [{"name": f"c{i}"} for i in range(1001)]),
+    "many-env": _set(_spec(), ("initContainers", 0, "env"), [{"name": f"E{i}"} for i in range(5001)]),
+}
+
+
+def _reviews(spec: dict[str, Any]) -> list[Review]:
+    out = []
+    for marked in (False, True):
+        ann = {**ANN, **({"knscale.dev/model-injected": "true"} if marked else {})}
+        template = {"metadata": {"annotations": ann}, "spec": spec}
+        objects = [
+            ("", "v1", "Pod", {"metadata": {"name": "p", "annotations": ann}, "spec": spec}),
+            ("apps", "apps/v1", "Deployment", {"metadata": {"name": "d"}, "spec": {"template": template}}),
+            (
+                "serving.knative.dev",
+                "serving.knative.dev/v1",
+                "Service",
+                {"metadata": {"name": "s"}, "spec": {"template": template}},
+            ),
+        ]
+        for group, api_version, kind, obj in objects:
+            request = {
+                "uid": "u",
+                "kind": {"group": group, "version": "v1", "kind": kind},
+                "operation": "CREATE",
+                "namespace": "ml",
+                "object": {"apiVersion": api_version, "kind": kind, **obj},
+            }
+            out.append(Review("admission.k8s.io/v1", "u", request))
+    return out
+
+
+@pytest.mark.parametrize("spec", HOSTILE_SPECS.values(), ids=HOSTILE_SPECS.keys())
+def test_a_hostile_spec_ends_in_a_rule(spec: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    for review in _reviews(spec):
+        for handler in (mutate, validate):
+            decision = handler(review, CONFIG)
+            assert decision.outcome != "error", (handler.__name__, review.kind, decision.body[:300])
+            assert b"KNS030" not in decision.body and b"KNS031" not in decision.body
+    assert "Traceback" not in caplog.text and not caplog.records
+
+
+def test_the_bounds_name_their_rule() -> None:
+    for name, rule in (
+        ("deep-init", b"KNS904"),
+        ("many-containers", b"KNS024"),
+        ("initContainers.0.env.0.name=dict", b"KNS022"),
+    ):
+        decision = mutate(_reviews(HOSTILE_SPECS[name])[0], CONFIG)
+        assert decision.outcome == "denied" and rule in decision.body, decision.body[:300]
+
+
+def test_the_bounds_table_states_the_bounds_in_code() -> None:
+    from helpers.paths import DOCS
+
+    from knscale.yamlloader import MAX_DOCUMENT_NODES
+    from translator.injection import bounds
+
+    table = (DOCS / "webhook.md").read_text().split("## Bounds", 1)[1].split("\n## ", 1)[0]
+    for figure in (bounds.MAX_CONTAINERS, bounds.MAX_VOLUMES, bounds.MAX_CONTAINER_ITEMS, MAX_DOCUMENT_NODES):
+        assert f"{figure:,}" in table
+    assert f"| {bounds.MAX_NESTING} levels |" in table
