@@ -20,7 +20,7 @@ import orjson
 
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef, Severity
-from translator.core.objects import META_ANNOTATIONS, TEMPLATE_ANNOTATIONS, object_ref
+from translator.core.objects import META_ANNOTATIONS, TEMPLATE_ANNOTATIONS, display_name, object_ref
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.injection.plan import InjectionPlan, plan_injection
@@ -357,4 +357,6 @@ def _describe(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping):
         return "<object without metadata>"
-    return f"{meta.get('namespace') or '-'}/{meta.get('name') or meta.get('generateName') or '<unnamed>'}"
+    namespace = meta.get("namespace")
+    shown = namespace if isinstance(namespace, str) and namespace else "-"
+    return f"{shown}/{display_name(meta) or '<unnamed>'}"

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
+import sys
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from translator.config.knscale import KnscaleConfig
 from webhook.admission import Review, mutate, validate
@@ -117,3 +120,42 @@ def test_the_bounds_table_states_the_bounds_in_code() -> None:
     for figure in (bounds.MAX_CONTAINERS, bounds.MAX_VOLUMES, bounds.MAX_CONTAINER_ITEMS, MAX_DOCUMENT_NODES):
         assert f"{figure:,}" in table
     assert f"| {bounds.MAX_NESTING} levels |" in table
+
+
+def test_a_name_nested_a_thousand_deep_is_never_formatted(client: TestClient) -> None:
+    """Found by `make fuzz`: a pod whose generateName is a structure ~990 levels deep made the
+    object reference and the log line format it (RecursionError → the internal-error reply).
+    Names are read only when they are strings (translator.core.objects.display_name)."""
+    deep: Any = "leaf"
+    for i in range(990):
+        deep = {"a": deep} if i % 2 else [deep]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": deep,
+            "annotations": {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": "s3://b/m/"},
+        },
+        "spec": {"containers": [{"name": "app", "image": "x"}]},
+    }
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-deep",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE",
+            "object": pod,
+        },
+    }
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(5000)  # only to write the body: the server reads it with orjson
+    try:
+        body = json.dumps(review)
+    finally:
+        sys.setrecursionlimit(limit)
+    for path in ("/mutate", "/validate"):
+        reply = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["response"]["uid"] == "u-deep"

@@ -63,10 +63,18 @@ def role_of(obj: Mapping[str, Any]) -> str | None:
     return CHECKED_KINDS.get((api_group(api_version), kind))
 
 
+def display_name(meta: Any) -> str:
+    """`name`, else `generateName`, of a metadata map — only ever a string: a name of another type
+    (a hostile review can nest one a thousand deep) is never formatted into a message."""
+    if not isinstance(meta, Mapping):
+        return ""
+    return next((n for n in (meta.get("name"), meta.get("generateName")) if isinstance(n, str) and n), "")
+
+
 def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
     assert isinstance(meta, Mapping)
-    name = next((n for n in (meta.get("name"), meta.get("generateName")) if isinstance(n, str) and n), "")
+    name = display_name(meta)
     ns = meta.get("namespace")
     return ObjectRef(
         kind=str(obj.get("kind", "")),

@@ -23,7 +23,7 @@ from translator.annotations.model_keys import ALL_KEYS, INJECTED
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.names import normalize_path
-from translator.core.objects import META_ANNOTATIONS, POD_SPEC
+from translator.core.objects import META_ANNOTATIONS, POD_SPEC, display_name
 from translator.injection.checks import app_containers, namespace_findings, spec_findings, spec_shape_findings
 from translator.injection.common import (
     HOME_VOLUME,
@@ -66,9 +66,7 @@ class InjectionPlan:
 
 
 def pod_ref(pod: Mapping[str, Any], namespace: str | None) -> ObjectRef:
-    meta = as_map(pod.get("metadata"))
-    name = meta.get("name") or meta.get("generateName") or ""
-    return ObjectRef("Pod", str(name), namespace or None, "v1")
+    return ObjectRef("Pod", display_name(pod.get("metadata")), namespace or None, "v1")
 
 
 def plan_injection(
