@@ -90,3 +90,8 @@ healthz  # unused function (webhook/app.py:218)
 metrics_endpoint  # unused function (webhook/app.py:233)
 _.is_serving  # unused method (webhook/connections.py:152)
 installed_rbac  # pytest fixture (tests/e2e/test_rbac.py)
+is_quiescent  # called through getattr by simulator/model.py (optional Policy hook)
+x_ratio  # simulator.report.Verdict field, written into the JSON report
+y_ratio  # simulator.report.Verdict field, written into the JSON report
+replica_s_cut  # simulator AppResult: replica-seconds cut at the trace's end (kept beside replica_s)
+workload_levels  # simulator.oracle: the oracle's per-app levels of a whole workload (library API)
