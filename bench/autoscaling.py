@@ -175,7 +175,7 @@ def summary(records: list[dict[str, Any]]) -> str:
             rs = _mean(runs, w, "knscale", "replica_s") / _mean(runs, w, "kpa", "replica_s")
             ok = cs <= 0.5 and rs <= 1.0
             checks.append(
-                f"  - {w}: cs-affected {100 * (1 - cs):+.0f} % fewer at {rs:.2f}× KPA replica-s "
+                f"  - {w}: cs-affected {100 * (1 - cs):.0f} % fewer at {rs:.2f}× KPA replica-s "
                 f"(target ≥ 50 % at ≤ 1.0×): {'met' if ok else 'missed'}"
             )
         cs = _mean(runs, "W5", "knscale", "cold_starts") / _mean(runs, "W5", "kpa", "cold_starts")

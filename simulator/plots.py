@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter
 
 from simulator.metrics import Run
 from simulator.oracle import Levels, frontier
@@ -156,12 +157,22 @@ def plot_pareto(
         ax.errorbar(
             [x], [y], xerr=[xe], yerr=[ye], fmt=m, color=c, ms=9 if m == "*" else 6, capsize=2, label=r.policy
         )
+        if r.policy.startswith("knscale"):  # three red stars: say which κ each one is
+            kappa = r.policy.removeprefix("knscale-k") if r.policy != "knscale" else "300 (default)"
+            ax.annotate(
+                f"κ={kappa}", (x, y), fontsize=7, color="tab:red", xytext=(6, -10), textcoords="offset points"
+            )
     ax.set_xscale("log")
     ax.set_xlabel("replica-seconds / ORACLE-0CS (log; 1 = oracle)")
     ax.set_ylabel("cold-start-affected requests per 1k (lower is better)")
     ax.set_title(f"{workload}: cold starts vs cost, S = {cold_start:g} s (mean ± 95% CI)")
-    top = max([r.stats["cs_affected_per_1k"][0] for r in mine] + [1.0])
-    ax.set_ylim(-0.03 * top, None)  # points at 0 (oracle, HPA) stay visible above the axis
+    top = max([sum(r.stats["cs_affected_per_1k"]) for r in mine] + [1.0])
+    # Points at 0 (oracle, HPA) stay visible above the axis; the frontier's far end (κ → 0, every
+    # gap cold) would squash the policies into the bottom strip, so the y range follows them.
+    ax.set_ylim(-0.03 * top, 1.25 * top)
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.tick_params(axis="x", which="minor", labelsize=6)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
