@@ -7,6 +7,8 @@
   Service clientConfig and no caBundle (the running server fills it in).
 - config/template-mode/webhook-patch.yaml: the template-mode webhook (`knscale register
   --mutate-templates` adds the same), merged into the MutatingWebhookConfiguration by name.
+- charts/knscale/files/config-example.yaml: the same `_example` text for the Helm chart's
+  ConfigMap (the chart test compares its rendering with the kustomize install).
 
     .venv/bin/python tools/gen_manifests.py          # rewrite both files
     .venv/bin/python tools/gen_manifests.py --check  # exit 1 if either is stale
@@ -146,8 +148,11 @@ def template_webhook_patch_text() -> str:
     )
 
 
+CHART_EXAMPLE = ROOT / "charts" / "knscale" / "files" / "config-example.yaml"
+
 OUTPUTS = {
     CONFIGMAP: configmap_text,
+    CHART_EXAMPLE: example_text,
     WEBHOOKS: webhooks_text,
     TEMPLATE_WEBHOOK_PATCH: template_webhook_patch_text,
 }
