@@ -44,10 +44,12 @@ bench: $(STAMP)
 	bash bench/install_deps.sh
 	$(BIN)/python -m bench all
 
-## e2e: the real-control-plane suite (builds kube-apiserver & co. from Go modules, cached)
+## e2e: the real-control-plane suite (builds kube-apiserver, Knative, KEDA & co. from Go modules, cached);
+##      the tests run inside a loopback-only network namespace (tests/e2e/netns.sh): nothing leaves the machine
 e2e: $(STAMP) deps
-	bash tests/e2e/build.sh
-	$(BIN)/pytest -q -p no:cacheprovider tests/e2e --override-ini="addopts=--strict-markers -ra"
+	dir=$$(bash tests/e2e/build.sh) && \
+	KNSCALE_E2E_DIR=$$dir bash tests/e2e/netns.sh \
+		$(BIN)/pytest -q -p no:cacheprovider tests/e2e --override-ini="addopts=--strict-markers -ra"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
