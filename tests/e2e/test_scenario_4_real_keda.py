@@ -11,7 +11,8 @@ writes the ServerlessService (Serve) and the PA's status → the Revision become
 and the Route's Ingress marked Ready as a networking layer would, the Service). The exporter's value
 goes through Prometheus, KEDA's operator and adapter (external.metrics.k8s.io, through the aggregation
 layer) to kube-controller-manager's HPA controller, which changes the Deployment's replicas. Deleting the
-Service garbage-collects the ScaledObject and KEDA's HPA.
+Service garbage-collects the ScaledObject and KEDA's HPA. Also a plain Deployment with the hpa class (no
+Knative object): its ScaledObject, KEDA's HPA, scaling to 3, garbage collection.
 
 Knative's autoscaler-hpa does not run, and must not beside knscale: it reconciles the same HPA-class
 PodAutoscalers — it would create an HPA of its own *with the same name* (the PA's), owned by the PA,
@@ -30,7 +31,8 @@ import pytest
 from cluster import ControlPlane, ControlPlaneError, wait_until
 from keda_cp import Keda, hpa_controller
 from knative_cp import KnativeServing, digest_image
-from knscale_procs import Exporter, Prometheus, Reconciler, new_namespace, reconciler
+from knscale_procs import Exporter, Prometheus, Reconciler, apply_json, new_namespace, reconciler
+from manifests import workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -245,3 +247,59 @@ def test_hpa_class_service_scales_through_keda_and_is_garbage_collected(
     )
     assert _get(cp, "podautoscaler", revision, ns) is None
     assert rec.alive(), rec.tail()
+
+
+def test_plain_deployment_with_the_hpa_class_scales_through_keda(
+    workloads: ControlPlane, stack: tuple[str, Keda, Prometheus, Exporter, Reconciler]
+) -> None:
+    """No Knative object at all: an HPA-class Deployment gets a ScaledObject named after it (owned by
+    it), KEDA's HPA, and the HPA controller scales it on the Prometheus value; deleting the
+    Deployment collects both."""
+    cp = workloads
+    ns, keda, prom, exporter, rec = stack
+    name = "plain"
+
+    def diag() -> str:
+        return f"{keda.tails()}\n--- reconciler ---\n{rec.tail()}"
+
+    exporter.set(ns, name, 1)
+    query = f'sum(knscale_e2e_inflight_requests{{namespace="{ns}",name="{name}"}})'
+    prom.wait_for_value(query, 1)
+    deployment = workload(
+        name,
+        containers=[{"name": "app", "image": IMAGE}],
+        annotations={
+            "autoscaling.knative.dev/class": HPA_CLASS,
+            "autoscaling.knative.dev/metric": "rps",
+            "autoscaling.knative.dev/target": "5",
+            "autoscaling.knative.dev/min-scale": "1",
+            "autoscaling.knative.dev/max-scale": "4",
+            "autoscaling.knative.dev/prometheus-address": prom.url,
+            "autoscaling.knative.dev/prometheus-query": query,
+        },
+    )
+    apply_json(cp, ns, deployment)
+    uid = cp.get("deployment", name, ns)["metadata"]["uid"]
+    so = wait_until(
+        lambda: _get(cp, "scaledobject", name, ns), timeout=WAIT_S, what="the ScaledObject", on_timeout=diag
+    )
+    owner = so["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner.get("controller")) == ("Deployment", uid, True)
+    hpa = wait_until(lambda: _get(cp, "hpa", name, ns), timeout=WAIT_S, what="KEDA's HPA", on_timeout=diag)
+    assert hpa["metadata"]["ownerReferences"][0]["kind"] == "ScaledObject"
+
+    exporter.set(ns, name, 12)
+    prom.wait_for_value(query, 12)
+
+    def scaled() -> bool:
+        current = _get(cp, "deployment", name, ns)
+        return bool(current) and current["spec"]["replicas"] == 3
+
+    wait_until(scaled, timeout=WAIT_S, what="the HPA to scale the Deployment to 3", on_timeout=diag)
+    cp.kubectl("delete", "deployment", name, "-n", ns, "--wait=true", timeout=120)
+    wait_until(
+        lambda: _get(cp, "scaledobject", name, ns) is None and _get(cp, "hpa", name, ns) is None,
+        timeout=WAIT_S,
+        what="the ScaledObject and KEDA's HPA to be garbage-collected",
+        on_timeout=diag,
+    )
