@@ -23,10 +23,8 @@ and the external-metrics APIService). Local changes, and why:
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 from cluster import Component, ControlPlane, ControlPlaneError, wait_until
@@ -255,14 +253,3 @@ def hpa_controller(cp: ControlPlane, *, sync_period: str = "2s") -> Component:
     )
     cp.launch(kcm)
     return kcm
-
-
-@contextlib.contextmanager
-def running_keda(cp: ControlPlane) -> Iterator[Keda]:
-    keda = Keda(cp)
-    try:
-        keda.install()
-        keda.start()
-        yield keda
-    finally:
-        keda.stop()

@@ -27,11 +27,9 @@ The controller and the webhook authenticate as Knative's ServiceAccount ``knativ
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -298,14 +296,3 @@ class KnativeServing:
     def _get(self, resource: str, name: str, namespace: str) -> dict[str, Any] | None:
         done = self.cp.kubectl("get", resource, name, "-n", namespace, "-o", "json", "--ignore-not-found")
         return json.loads(done.stdout) if done.stdout.strip() else None
-
-
-@contextlib.contextmanager
-def knative_serving(cp: ControlPlane) -> Iterator[KnativeServing]:
-    kn = KnativeServing(cp)
-    try:
-        kn.install()
-        kn.start()
-        yield kn
-    finally:
-        kn.stop()
