@@ -83,11 +83,13 @@ fuzz: $(STAMP)
 	$(BIN)/python -m fuzz admission --reviews $(or $(FUZZ_REVIEWS),1000000)
 	$(BIN)/python -m fuzz lint --inputs $(or $(FUZZ_LINT_INPUTS),5000)
 
-## e2e: the real-control-plane suite (builds kube-apiserver & co. from Go modules, cached)
+## e2e: the real-control-plane suite (builds kube-apiserver, Knative, KEDA, helm & co. from Go modules, cached);
+##      the tests run inside a loopback-only network namespace (tests/e2e/netns.sh): nothing leaves the machine
 e2e: $(STAMP) deps
-	bash tests/e2e/build.sh
 	bash tools/helm/build.sh  # test_helm_install.py installs charts/knscale with it (cached; make chart-test built it)
-	$(BIN)/pytest -q -p no:cacheprovider tests/e2e --override-ini="addopts=--strict-markers -ra"
+	dir=$$(bash tests/e2e/build.sh) && \
+	KNSCALE_E2E_DIR=$$dir bash tests/e2e/netns.sh \
+		$(BIN)/pytest -q -p no:cacheprovider tests/e2e --override-ini="addopts=--strict-markers -ra"
 
 ## image: the container image as an OCI layout in build/image/oci, from Debian packages (no registry)
 image: $(STAMP) wheelhouse

@@ -48,7 +48,12 @@ CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
     "statefulset-controller",  # scenario 5: StatefulSet pods have predictable names (web-0, web-1, ...)
+    # Knative's and KEDA's ClusterRoles (knative-serving-admin, ...) are aggregated from labelled ones.
+    "clusterrole-aggregation-controller",
 )
+# The address netns.sh puts on the namespace's loopback: EndpointSlices of webhook/APIService Services
+# point here (an EndpointSlice may not name 127.0.0.0/8), and it exists only inside the namespace.
+NETNS_ADDRESS = "10.250.0.1"
 WORKLOAD_COMPONENTS = frozenset({"kube-controller-manager", "kube-scheduler", "kwok"})
 STARTUP_TIMEOUT_S = 120.0  # a loaded 2-core machine: apiserver readiness took ~10 s idle (docs/testing.md)
 STOP_GRACE_S = 10.0
@@ -147,12 +152,14 @@ class CertPair:
 class Pki:
     """A throw-away CA that issues the apiserver's serving cert and the clients' certs (ECDSA P-256)."""
 
-    def __init__(self, directory: Path, *, now: dt.datetime | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, now: dt.datetime | None = None, ca_name: str = "knscale-e2e-ca"
+    ) -> None:
         self.dir = directory
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._now = now or dt.datetime.now(dt.UTC)
         self._ca_key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "knscale-e2e-ca")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
         self._ca_name = name
         ca_cert = (
             self._builder(name, self._ca_key.public_key())
@@ -348,6 +355,7 @@ class ControlPlane:
             d.mkdir(parents=True, exist_ok=True)
         self.components: list[Component] = []
         self.pki: Pki | None = None
+        self.front_proxy: Pki | None = None
         self.api_port = 0
         self.kubeconfig = self.root / "admin.kubeconfig"
         self.nodes: list[str] = []
@@ -397,6 +405,10 @@ class ControlPlane:
         serving = self.pki.issue("apiserver", "kube-apiserver", server=True, sans=("127.0.0.1", "localhost"))
         admin = self.pki.issue("admin", "knscale-e2e-admin", organizations=["system:masters"], client=True)
         sa_key = self.pki.service_account_key()
+        # The aggregation layer (KEDA's metrics adapter behind an APIService) authenticates the apiserver's
+        # proxied requests by a client cert from a CA of its own, as kubeadm's front-proxy CA.
+        self.front_proxy = Pki(self.root / "pki" / "front-proxy", ca_name="knscale-e2e-front-proxy-ca")
+        self.front_proxy.issue("front-proxy-client", "front-proxy-client", client=True)
 
         etcd_client = self._with_free_ports(2, self._start_etcd)
         self._with_free_ports(
@@ -472,6 +484,17 @@ class ControlPlane:
                 "--endpoint-reconciler-type=none",  # no default/kubernetes Endpoints pointing at loopback
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",  # less CPU on two shared cores
+                # Aggregation (KEDA's external metrics APIService) and Service-referenced webhooks
+                # (Knative's, KEDA's): the apiserver dials the EndpointSlice address (NETNS_ADDRESS, inside
+                # the suite's network namespace), since no kube-proxy makes ClusterIPs reachable.
+                "--enable-aggregator-routing=true",
+                f"--requestheader-client-ca-file={self._front_proxy_pki().ca.cert}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={self._front_proxy_pki().dir / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={self._front_proxy_pki().dir / 'front-proxy-client.key'}",
                 "--profiling=false",
                 "--v=1",
             ],
@@ -486,6 +509,34 @@ class ControlPlane:
             what="kube-apiserver /readyz",
             on_timeout=lambda: self._diagnose(apiserver),
         )
+
+    def _front_proxy_pki(self) -> Pki:
+        assert self.front_proxy is not None, "start() first"
+        return self.front_proxy
+
+    def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
+        """A kubeconfig that authenticates as ServiceAccount ``namespace/name`` (a client cert with the
+        user and group names the token authenticator would give it), so RBAC applies as in a cluster."""
+        assert self.pki is not None, "start() first"
+        path = self.root / f"sa-{namespace}-{name}.kubeconfig"
+        if not path.exists():
+            pair = self.pki.issue(
+                f"sa-{namespace}-{name}",
+                f"system:serviceaccount:{namespace}:{name}",
+                organizations=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
+                client=True,
+            )
+            self._write_kubeconfig(path, f"system:serviceaccount:{namespace}:{name}", pair)
+        return path
+
+    def launch(self, component: Component) -> None:
+        """Start an extra component that ``stop()`` tears down with the rest (see also ``retire``)."""
+        self._launch(component)
+
+    def retire(self, component: Component) -> None:
+        """Stop a component started by ``launch`` before the control plane itself stops."""
+        component.stop()
+        self.components = [c for c in self.components if c is not component]
 
     def install_crds(self) -> list[str]:
         """Server-side apply every CRD build.sh extracted; wait until each is Established."""

@@ -9,6 +9,10 @@ Both are torn down by finalizers registered *before* anything starts, so a faili
 startup or a pytest-timeout still leaves no process, port or temp directory behind
 (test_control_plane.py::test_teardown_after_failing_test_leaks_nothing checks this).
 The binaries must be built first: ``make e2e`` or ``bash tests/e2e/build.sh``.
+
+``netguard`` (session, autouse): the suite refuses to start a control plane outside tests/e2e/netns.sh's
+loopback-only network namespace, and samples every socket and process of the suite for the whole session
+(tests/e2e/netguard.py); test_zz_network_isolation.py asserts on what it saw.
 """
 
 from __future__ import annotations
@@ -17,11 +21,26 @@ from collections.abc import Iterator
 
 import pytest
 from cluster import ControlPlane, ControlPlaneError, Toolchain
+from knative_cp import KnativeServing
 from knscale_procs import Webhook
+from netguard import NetSampler, isolation_problem
+
+
+@pytest.fixture(scope="session", autouse=True)
+def netguard() -> Iterator[NetSampler]:
+    problem = isolation_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    sampler = NetSampler()
+    sampler.start()
+    try:
+        yield sampler
+    finally:
+        sampler.stop()
 
 
 @pytest.fixture(scope="session")
-def toolchain() -> Toolchain:
+def toolchain(netguard: NetSampler) -> Toolchain:
     try:
         return Toolchain.locate()
     except ControlPlaneError as exc:
@@ -72,3 +91,20 @@ def webhook(control_plane: ControlPlane) -> Iterator[Webhook]:
                 hook.unregister()
         finally:
             hook.stop()
+
+
+@pytest.fixture(scope="module")
+def knative(workloads: ControlPlane, webhook: Webhook) -> Iterator[KnativeServing]:
+    """Knative Serving's controller and webhook (knative_cp.py) for one test module: stopped, and its
+    webhook configurations removed, when the module ends, so other modules' Knative objects (created
+    directly, standing in for Knative) never meet Knative's controller or webhook."""
+    kn = KnativeServing(workloads)
+    try:
+        try:
+            kn.install()
+            kn.start()
+        except ControlPlaneError as exc:
+            pytest.fail(f"Knative Serving did not start: {exc}\n{kn.tails()}", pytrace=False)
+        yield kn
+    finally:
+        kn.stop()
