@@ -93,7 +93,7 @@ def duplicate_findings(
 ) -> list[Located]:
     """KNS901 for each annotation key written twice in `obj` (lint, and translate before it renders).
 
-    `duplicates` maps a path in the document to its keys written twice (`yamlio.duplicate_keys`
+    `duplicates` maps a path in the document to its keys written twice (`positions.duplicate_keys`
     on the document's node); `prefix` is the object's place in the document (`items[3].`).
     """
     ref = object_ref(obj)

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from knscale import yamlio
+from knscale import positions, yamlio
 from knscale.commands._lintconfig import SECTION as LINT_SECTION
 from knscale.commands._lintconfig import settings_file
 from knscale.settings import SettingsError
@@ -182,8 +182,8 @@ def lint_sources(
                 doc.data,
                 config,
                 source=doc.source,
-                position=partial(yamlio.locate, node),
-                duplicates=partial(yamlio.duplicate_keys, node),
+                position=partial(positions.locate, node),
+                duplicates=partial(positions.duplicate_keys, node),
             )
             yield doc, findings
 

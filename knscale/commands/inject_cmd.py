@@ -34,7 +34,7 @@ import jsonpatch
 import orjson
 import yaml
 
-from knscale import yamlio
+from knscale import positions, yamlio
 from knscale.commands._manifests import (
     add_config_arguments,
     add_namespace_argument,
@@ -154,7 +154,7 @@ _FINDING_TEXT = re.compile(r"^KNS\d{3} [^:]*: ([A-Za-z0-9_.\[\]]*?)(?:\[([^\]]*)
 def _where(doc: yamlio.Document, prefix: str, line: str) -> str:
     """`file:line:col` of the annotation a denial names, as lint prints it (`file` if unknown)."""
     m = _FINDING_TEXT.match(line)
-    row, col = yamlio.locate(doc.node, prefix + m.group(1), m.group(2)) if m else (0, 0)
+    row, col = positions.locate(doc.node, prefix + m.group(1), m.group(2)) if m else (0, 0)
     return f"{doc.source}:{row}:{col}" if row else doc.source
 
 
@@ -239,11 +239,11 @@ def _inject_document(
                 print(f"{_where(doc, prefix, line)}: error {line}", file=sys.stderr)
             continue
         except Unsendable as exc:
-            row, col = yamlio.locate(doc.node, prefix.rstrip("."))
+            row, col = positions.locate(doc.node, prefix.rstrip("."))
             raise BadInput(
                 yamlio.ReadError(doc.source, row, col, str(exc), "quote the key or value")
             ) from None
         for warning in warnings:
             print(f"{doc.source}: warning {warning}", file=sys.stderr)
-        data = _replace(data, yamlio.split_path(prefix), result)
+        data = _replace(data, positions.split_path(prefix), result)
     return (data if ok else None), ok

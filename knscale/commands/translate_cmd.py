@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from knscale import yamlio
+from knscale import positions, yamlio
 from knscale.commands._manifests import (
     add_config_arguments,
     add_input_arguments,
@@ -149,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
             print(text_line(read_error_finding(doc)), file=sys.stderr)
             read_failed = True
             continue
-        position = partial(yamlio.locate, doc.node)
-        duplicates = partial(yamlio.duplicate_keys, doc.node)
+        position = partial(positions.locate, doc.node)
+        duplicates = partial(positions.duplicate_keys, doc.node)
         for prefix, written in iter_objects(doc.data):
             if not looks_like_object(written):
                 continue

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from knscale import cli, yamlio
+from knscale import cli, positions, yamlio
 
 P = "autoscaling.knative.dev/"
 
@@ -113,9 +113,9 @@ def test_json_pyyaml_cannot_compose_has_unknown_positions_not_1_1(tmp_path: Path
     [only] = documents(yamlio.read_path(str(f)))
     assert only.data["metadata"]["name"] == "a"
     path = "spec.template.metadata.annotations"
-    assert yamlio.locate(only.node, path, f"{P}max-scale") == (0, 0)
-    assert yamlio.duplicate_keys(only.node, path) == [(f"{P}max-scale", 0, 0)]
-    assert yamlio.locate(None, path) == (0, 0)
+    assert positions.locate(only.node, path, f"{P}max-scale") == (0, 0)
+    assert positions.duplicate_keys(only.node, path) == [(f"{P}max-scale", 0, 0)]
+    assert positions.locate(None, path) == (0, 0)
     r = knscale("lint", str(f))
     assert r.returncode == 1
     assert f"{f}: error KNS106" in r.stdout and f"{f}: error KNS901" in r.stdout
@@ -178,9 +178,9 @@ def test_merge_of_an_anchor_inside_the_same_mapping() -> None:
     text = "a:\n  x: &c {k: 1, j: 2}\n  <<: *c\n  k: 3\nb:\n  <<: *c\n  j: 4\n  j: 5\n"
     [doc] = documents(yamlio.read_stream("m.yaml", io.StringIO(text)))
     assert doc.data["a"] == {"x": {"k": 1, "j": 2}, "k": 3, "j": 2}
-    assert yamlio.duplicate_keys(doc.node, "a") == []
-    assert yamlio.duplicate_keys(doc.node, "b") == [("j", 8, 3)]
-    assert yamlio.locate(doc.node, "a", "k") == (4, 3)
+    assert positions.duplicate_keys(doc.node, "a") == []
+    assert positions.duplicate_keys(doc.node, "b") == [("j", 8, 3)]
+    assert positions.locate(doc.node, "a", "k") == (4, 3)
 
 
 # ---- #7: unreadable directories --------------------------------------------------------------------

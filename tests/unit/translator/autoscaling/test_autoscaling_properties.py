@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from knscale import yamlio
+from knscale import positions, yamlio
 from knscale.commands.translate_cmd import translate_object
 from translator.annotations import table as A
 from translator.config.knscale import KnscaleConfig
@@ -128,8 +128,8 @@ def _lint_text(text: str) -> None:
             doc.data,
             CONFIG,
             source=doc.source,
-            position=partial(yamlio.locate, doc.node),
-            duplicates=partial(yamlio.duplicate_keys, doc.node),
+            position=partial(positions.locate, doc.node),
+            duplicates=partial(positions.duplicate_keys, doc.node),
         ):
             assert item.finding.rule_id in RULES
             assert item.line >= 1 and item.column >= 1
