@@ -4,6 +4,7 @@ internal-error denial KNS030 (or KNS031 on /validate) with a traceback in the lo
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
@@ -11,11 +12,13 @@ import logging
 import sys
 from typing import Any
 
+import jsonpatch
 import pytest
 from fastapi.testclient import TestClient
 
 from translator.config.knscale import KnscaleConfig
 from webhook.admission import Review, mutate, validate
+from webhook.app import create_app
 
 CONFIG = KnscaleConfig.model_validate({"injection": {"mutate_templates": True}})
 ANN = {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": "s3://b/m"}
@@ -159,3 +162,61 @@ def test_a_name_nested_a_thousand_deep_is_never_formatted(client: TestClient) ->
         reply = client.post(path, content=body, headers={"Content-Type": "application/json"})
         assert reply.status_code == 200, reply.text
         assert reply.json()["response"]["uid"] == "u-deep"
+
+
+@pytest.mark.parametrize("kind", ["Pod", "Deployment"])
+def test_an_object_at_the_item_bound_is_injected_and_admitted_again_unchanged(kind: str) -> None:
+    """Found by `make fuzz` in template mode: a template with exactly 1,000 volumes was injected
+    (knscale adds its own volumes), and the injected object, admitted again, was then refused
+    with KNS024. knscale's own items do not count against the bound."""
+    cfg = KnscaleConfig.model_validate({"injection": {"mutate_templates": True}})
+    client = TestClient(create_app(cfg))
+    volumes = [{"name": f"v{i}", "emptyDir": {}} for i in range(1000)]
+    annotations = {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": "s3://b/m/"}
+    spec = {"containers": [{"name": "app", "image": "x"}], "volumes": volumes}
+    if kind == "Pod":
+        obj: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p", "annotations": annotations},
+            "spec": spec,
+        }
+        group, resource = "", "pods"
+    else:
+        obj = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "default"},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}, "annotations": annotations}, "spec": spec},
+            },
+        }
+        group, resource = "apps", "deployments"
+
+    def admit(o: dict[str, Any], uid: str) -> dict[str, Any]:
+        review = {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": uid,
+                "kind": {"group": group, "version": "v1", "kind": kind},
+                "resource": {"group": group, "version": "v1", "resource": resource},
+                "namespace": "default",
+                "operation": "CREATE",
+                "object": o,
+            },
+        }
+        reply = client.post(
+            "/mutate", content=json.dumps(review), headers={"Content-Type": "application/json"}
+        )
+        assert reply.status_code == 200, reply.text
+        response: dict[str, Any] = reply.json()["response"]
+        return response
+
+    first = admit(obj, "first")
+    assert first["allowed"] is True and first.get("patch"), first
+    patched = jsonpatch.apply_patch(obj, json.loads(base64.b64decode(first["patch"])))
+    again = admit(patched, "again")
+    assert again["allowed"] is True, again.get("status")
+    assert not json.loads(base64.b64decode(again["patch"])) if again.get("patch") else True

@@ -15,7 +15,7 @@ from typing import Any
 from translator.core.findings import Finding, ObjectRef
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
-from translator.injection.common import as_list, is_map
+from translator.injection.common import MODEL_VOLUME, as_list, is_map
 
 MAX_NESTING = 100  # levels of maps and lists below the pod spec (or the template in template mode)
 MAX_CONTAINERS = 1000  # each of containers and initContainers
@@ -62,6 +62,17 @@ def nesting_findings(value: Any, ref: ObjectRef, path: str, where: str) -> list[
     ]
 
 
+def _users(items: list[Any]) -> int:
+    """The items the user wrote: knscale's own (its init container, its volumes, its mounts, all
+    named knscale-model*) do not count, so admitting an injected object again gives the same
+    verdict as the first time (a 1,000-volume pod plus knscale's volumes stays within bounds)."""
+    return sum(1 for i in items if not (is_map(i) and _named_ours(i.get("name"))))
+
+
+def _named_ours(name: Any) -> bool:
+    return isinstance(name, str) and name.startswith(MODEL_VOLUME)
+
+
 def bound_findings(spec: Any, ref: ObjectRef, path: str, spec_path: str) -> list[Finding]:
     """KNS024 for lists longer than knscale processes, else KNS904 for a spec nested too deep."""
     if not is_map(spec):
@@ -73,7 +84,7 @@ def bound_findings(spec: Any, ref: ObjectRef, path: str, spec_path: str) -> list
         ("volumes", MAX_VOLUMES),
     ):
         items = spec.get(list_field)
-        if isinstance(items, list) and len(items) > limit:
+        if isinstance(items, list) and len(items) > limit and _users(items) > limit:
             problems.append(
                 f"{spec_path}.{list_field} has {len(items)} items, more than the {limit} knscale processes"
             )
@@ -84,7 +95,11 @@ def bound_findings(spec: Any, ref: ObjectRef, path: str, spec_path: str) -> list
                     continue
                 for name in ("env", "envFrom", "volumeMounts"):
                     items = c.get(name)
-                    if isinstance(items, list) and len(items) > MAX_CONTAINER_ITEMS:
+                    if (
+                        isinstance(items, list)
+                        and len(items) > MAX_CONTAINER_ITEMS
+                        and _users(items) > MAX_CONTAINER_ITEMS
+                    ):
                         problems.append(
                             f"{spec_path}.{list_field}[{i}].{name} has {len(items)} items, more than the "
                             f"{MAX_CONTAINER_ITEMS} knscale processes"
