@@ -68,7 +68,6 @@ WEBHOOK_CONFIGS = (
     ("validatingwebhookconfiguration", "config.webhook.serving.knative.dev"),
 )
 WEBHOOK_PORT = 8443
-PROBE_REPO = "registry.knscale.invalid/probe"
 STARTUP_TIMEOUT_S = 120.0
 
 
