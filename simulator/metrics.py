@@ -17,6 +17,7 @@ import numpy as np
 from simulator.model import AppResult, AppSim, ModelConfig
 from simulator.oracle import Levels, levels, oracle_0cs
 from simulator.policies import Built
+from simulator.tick import simulate
 from simulator.traces import Workload
 
 COLUMNS = (
@@ -82,7 +83,7 @@ def run_one(
             )
         else:
             ctl = built.tick if built.tick is not None else built.event.fresh()  # type: ignore[union-attr]
-            res = AppSim(app, workload.horizon, cfg, ctl, seed=seed * 100_003 + k).run()
+            res = simulate(AppSim(app, workload.horizon, cfg, ctl, seed=seed * 100_003 + k))
         waits.append(res.wait)
         affected.append(res.affected)
         for f in range(len(app.functions)):

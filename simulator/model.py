@@ -299,18 +299,7 @@ class AppSim:
 
     # ---- run -------------------------------------------------------------------------------
 
-    def run(self) -> AppResult:
-        ctl = self.controller
-        if isinstance(ctl, TickDriver):
-            from simulator.tick import TickLoop  # the tick loop imports this module
-
-            TickLoop(self, ctl).run()
-        else:
-            self._run_events()
-        self._finish()
-        return self.res
-
-    def _run_events(self) -> None:
+    def run_events(self) -> None:
         heap, start, n, t_stop = self.heap, self.start, self.n, self.t_stop
         ctl = self.controller
         assert isinstance(ctl, EventPolicyBase)
@@ -335,7 +324,7 @@ class AppSim:
                 break
         self.now = t_stop
 
-    def _finish(self) -> None:
+    def finish(self) -> AppResult:
         end = self.t_stop
         for pid, state in enumerate(self.p_state):
             if state == GONE:
@@ -347,6 +336,7 @@ class AppSim:
             self._gone(pid, end)
         self.res.wait = np.asarray(self._wait)
         self.res.affected = np.frombuffer(bytes(self._aff), dtype=np.uint8).astype(bool)
+        return self.res
 
 
 class EventPolicyBase:

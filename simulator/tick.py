@@ -13,7 +13,7 @@ from typing import Any
 from reconciler.kpa.policy import KpaState
 from reconciler.kpa.scaler import ScaleContext
 from reconciler.kpa.windows import RevisionWindows, StatTotals, observe
-from simulator.model import _DONE, _READY, INF, AppSim, TickDriver
+from simulator.model import _DONE, _READY, INF, AppResult, AppSim, TickDriver
 
 
 class TickLoop:
@@ -151,3 +151,14 @@ class TickLoop:
                 else:
                     next_tick = now + self.interval
         self._acc(t_stop)
+
+
+def simulate(sim: AppSim) -> AppResult:
+    """Run one app to the end: the tick loop for a ``TickDriver`` (the reconciler's policies), the
+    event loop for the others. Here, not on ``AppSim``, so the model does not import its loop."""
+    ctl = sim.controller
+    if isinstance(ctl, TickDriver):
+        TickLoop(sim, ctl).run()
+    else:
+        sim.run_events()
+    return sim.finish()

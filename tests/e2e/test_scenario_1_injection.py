@@ -13,19 +13,11 @@ from typing import Any
 import pytest
 from cluster import ControlPlane, wait_until
 from knscale_procs import Webhook, new_namespace
-from manifests import workload
+from manifests import DOWNLOADER, MODEL_URI, SEED_ANNOTATIONS, assert_injected, workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 SEED_IMAGE = "gcr.io/knative-samples/helloworld-go"
-DOWNLOADER = "ccr.ccs.tencentyun.com/deepwisdom/metalab-downloader:v1.0"
-SEED_ANNOTATIONS = {
-    "injectModelInitContainer": "true",
-    "modelBucket": "autotables_47",
-    "modelPath": "/autotables/47/trained_model/2616/1629363245/",
-    "initContainerImage": DOWNLOADER,
-}
-MODEL_URI = "s3://autotables_47/autotables/47/trained_model/2616/1629363245/"
 # What kubectl prints for each bare seed key: the rule id and the canonical key to use instead.
 CANONICAL = {
     "injectModelInitContainer": "knscale.dev/inject-model",
@@ -63,41 +55,6 @@ def _assert_seed_warnings(stderr: str) -> None:
         )
 
 
-def _assert_injected(pod: dict[str, Any], app_containers: list[str], skipped: tuple[str, ...] = ()) -> None:
-    spec = pod["spec"]
-    inits = spec.get("initContainers") or []
-    assert [c["name"] for c in inits] == ["knscale-model-init"], inits
-    init = inits[0]
-    assert init["image"] == DOWNLOADER
-    assert init["args"] == [MODEL_URI, "/mnt/models"]
-    env = {e["name"]: e.get("value") for e in init["env"]}
-    assert env["MODEL_URI"] == MODEL_URI
-    assert env["MODEL_BUCKET"] == "autotables_47"
-    assert env["MODEL_PATH"] == SEED_ANNOTATIONS["modelPath"]
-    sc = init["securityContext"]
-    assert sc["runAsNonRoot"] is True and isinstance(sc["runAsUser"], int) and sc["runAsUser"] > 0
-    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
-    init_mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
-    assert init_mounts["/mnt/models"] == "knscale-model"
-    assert init_mounts["/tmp"] == "knscale-model-tmp"  # the read-only root needs writable scratch space
-    volumes = {v["name"]: v for v in spec["volumes"]}
-    assert {"knscale-model", "knscale-model-tmp", "knscale-model-home"} <= set(volumes)
-    assert "emptyDir" in volumes["knscale-model"]
-    by_name = {c["name"]: c for c in spec["containers"]}
-    for name in app_containers:
-        mounts = [m for m in by_name[name].get("volumeMounts") or [] if m["name"] == "knscale-model"]
-        assert mounts == [{"name": "knscale-model", "mountPath": "/mnt/models", "readOnly": True}], (
-            name,
-            mounts,
-        )
-    for name in skipped:
-        assert not [m for m in by_name[name].get("volumeMounts") or [] if m["name"].startswith("knscale")], (
-            name
-        )
-    assert spec["securityContext"].get("fsGroup") == 1000
-    assert pod["metadata"]["annotations"]["knscale.dev/model-injected"] == "true"
-
-
 def _assert_untouched(pod: dict[str, Any]) -> None:
     spec = pod["spec"]
     assert not spec.get("initContainers"), spec.get("initContainers")
@@ -114,7 +71,7 @@ def test_seed_pod_is_injected_with_warnings(control_plane: ControlPlane, webhook
     stderr = _apply(control_plane, ns, _pod("seed", dict(SEED_ANNOTATIONS)))
     _assert_seed_warnings(stderr)
     stored = control_plane.get("pod", "seed", ns)
-    _assert_injected(stored, ["app"])
+    assert_injected(stored, ["app"])
     # The user's annotations are kept as written; only the status marker is added.
     for key, value in SEED_ANNOTATIONS.items():
         assert stored["metadata"]["annotations"][key] == value
@@ -177,7 +134,7 @@ def test_deployment_pods_are_injected(workloads: ControlPlane, webhook: Webhook)
     _assert_seed_warnings(stderr)  # /validate reads model keys on the pod template
     pods = _wait_pods(cp, ns, "app=model-server", 3)
     for pod in pods:
-        _assert_injected(pod, ["app"])
+        assert_injected(pod, ["app"])
     assert webhook.metric("knscale_webhook_decision_cache_total", **hits) - hits_before >= 2, webhook.tail()
     # The Deployment's own template is not mutated (only pods are): kubectl apply stays idempotent.
     stored = cp.get("deployment", "model-server", ns)
@@ -280,7 +237,7 @@ def test_kn_service_create_from_the_seed_and_its_revision_pod(
     }
     _apply(cp, ns, deployment)
     [pod] = _wait_pods(cp, ns, f"serving.knative.dev/revision={revision}", 1)
-    _assert_injected(pod, ["user-container"], skipped=("queue-proxy",))
+    assert_injected(pod, ["user-container"], skipped=("queue-proxy",))
     env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
     assert env["TARGET"] == "World"  # the user's container is otherwise as Knative rendered it
 

@@ -23,7 +23,7 @@ import pytest
 from cluster import ControlPlane, wait_until
 from knative_cp import QUEUE_IMAGE, KnativeServing, digest_image
 from knscale_procs import Webhook, new_namespace
-from test_scenario_1_injection import DOWNLOADER, SEED_ANNOTATIONS, _assert_injected
+from manifests import DOWNLOADER, SEED_ANNOTATIONS, assert_injected
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -112,7 +112,7 @@ def test_kn_service_create_through_knative_injects_the_revision_pods(
     assert pa["spec"]["scaleTargetRef"]["name"] == f"{revision}-deployment"
 
     for pod in _revision_pods(cp, knative, ns, revision):
-        _assert_injected(pod, ["user-container"], skipped=("queue-proxy",))
+        assert_injected(pod, ["user-container"], skipped=("queue-proxy",))
         qp = next(c for c in pod["spec"]["containers"] if c["name"] == "queue-proxy")
         assert not [m for m in qp.get("volumeMounts") or [] if m["name"].startswith("knscale")]
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"

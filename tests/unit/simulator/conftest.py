@@ -9,6 +9,7 @@ import pytest
 
 from simulator.model import AppResult, AppSim, ModelConfig
 from simulator.policies import build
+from simulator.tick import simulate as run_app
 from simulator.traces import AppTrace, make_app
 
 REPO = Path(__file__).resolve().parents[3]
@@ -43,4 +44,4 @@ def simulate(
     built = build(policy, cfg)
     ctl = built.tick if built.tick is not None else built.event.fresh()  # type: ignore[union-attr]
     end = horizon if horizon is not None else float(np.max(app.start + app.duration))
-    return AppSim(app, end, cfg, ctl).run()
+    return run_app(AppSim(app, end, cfg, ctl))

@@ -14,6 +14,7 @@ from reconciler.kpa.policy import DEFAULT_POLICY, KpaPolicy
 from simulator.metrics import run_one
 from simulator.model import AppSim, ModelConfig, TickDriver
 from simulator.policies import build, kpa_settings
+from simulator.tick import simulate
 from simulator.workloads import generate
 
 
@@ -50,7 +51,7 @@ def test_decisions_match_the_decider_called_directly() -> None:
     rng = np.random.default_rng(3)
     start = np.sort(np.concatenate([rng.uniform(0, 300, 600), rng.uniform(600, 620, 400)]))
     rec = Recorder()
-    AppSim(app_of(start, 0.3), 900.0, ModelConfig(), TickDriver(rec, kpa_settings(1))).run()
+    simulate(AppSim(app_of(start, 0.3), 900.0, ModelConfig(), TickDriver(rec, kpa_settings(1))))
     assert len(rec.calls) > 100
     panicked = 0
     for settings, state, obs, now, result in rec.calls:
@@ -65,9 +66,9 @@ def test_skipping_idle_ticks_changes_nothing() -> None:
     start = np.sort(rng.uniform(0, 4 * 3600, 120))
     app = app_of(start, rng.lognormal(0, 0.5, start.size))
     for policy in ("kpa", "knscale"):
-        fast = AppSim(app, 4 * 3600.0, ModelConfig(), build(policy, ModelConfig()).tick).run()  # type: ignore[arg-type]
+        fast = simulate(AppSim(app, 4 * 3600.0, ModelConfig(), build(policy, ModelConfig()).tick))  # type: ignore[arg-type]
         exact_cfg = ModelConfig(exact_ticks=True)
-        exact = AppSim(app, 4 * 3600.0, exact_cfg, build(policy, exact_cfg).tick).run()  # type: ignore[arg-type]
+        exact = simulate(AppSim(app, 4 * 3600.0, exact_cfg, build(policy, exact_cfg).tick))  # type: ignore[arg-type]
         np.testing.assert_array_equal(fast.wait, exact.wait)
         assert (fast.cold_starts, fast.scale_events) == (exact.cold_starts, exact.scale_events)
         assert fast.replica_s == exact.replica_s
