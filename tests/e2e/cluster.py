@@ -733,6 +733,14 @@ class ControlPlane:
         result: dict[str, Any] = json.loads(self.kubectl(*args).stdout)
         return result
 
+    def find(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The stored object, or None when there is none (one call, no error for a missing one)."""
+        args = ["get", resource, name, "-o", "json", "--ignore-not-found"]
+        if namespace:
+            args += ["-n", namespace]
+        done = self.kubectl(*args)
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
     def exists(self, resource: str, name: str, namespace: str | None = None) -> bool:
         args = ["get", resource, name, "--ignore-not-found", "-o", "name"]
         if namespace:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cluster import ControlPlane, ControlPlaneError, Toolchain
+from cluster import ControlPlane, ControlPlaneError, Toolchain, running_control_plane
 from knative_cp import KnativeServing
 from knscale_procs import Webhook
 from netguard import NetSampler, isolation_problem
@@ -49,15 +49,11 @@ def toolchain(netguard: NetSampler) -> Toolchain:
 
 @pytest.fixture(scope="session")
 def control_plane(toolchain: Toolchain) -> Iterator[ControlPlane]:
-    cp = ControlPlane(toolchain)
     try:
-        try:
-            cp.start()
-        except ControlPlaneError as exc:
-            pytest.fail(f"control plane did not start: {exc}", pytrace=False)
-        yield cp
-    finally:
-        cp.stop()
+        with running_control_plane(toolchain) as cp:
+            yield cp
+    except ControlPlaneError as exc:
+        pytest.fail(f"control plane did not start: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

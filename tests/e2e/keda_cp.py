@@ -23,12 +23,15 @@ and the external-metrics APIService). Local changes, and why:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 from cluster import Component, ControlPlane, ControlPlaneError, wait_until
 from knative_cp import apply_documents, endpoint_slice, load_documents
+from knscale_procs import Exporter, Prometheus
 
 NAMESPACE = "keda"
 SERVICE_ACCOUNT = "keda-operator"
@@ -253,3 +256,28 @@ def hpa_controller(cp: ControlPlane, *, sync_period: str = "2s") -> Component:
     )
     cp.launch(kcm)
     return kcm
+
+
+@contextlib.contextmanager
+def keda_stack(cp: ControlPlane) -> Iterator[tuple[Keda, Prometheus, Exporter]]:
+    """KEDA running with a Prometheus scraping one exporter and the HPA controller that acts on
+    KEDA's HPAs; everything stopped again on the way out. Raises ControlPlaneError (with KEDA's
+    log tails) when KEDA does not start."""
+    exporter = Exporter()
+    prom = Prometheus(cp, [exporter.address])
+    keda = Keda(cp)
+    kcm = None
+    try:
+        try:
+            keda.install()
+            keda.start()
+        except ControlPlaneError as exc:
+            raise ControlPlaneError(f"KEDA did not start: {exc}\n{keda.tails()}") from None
+        kcm = hpa_controller(cp)
+        yield keda, prom, exporter
+    finally:
+        if kcm is not None:
+            cp.retire(kcm)
+        keda.stop()
+        prom.stop()
+        exporter.close()

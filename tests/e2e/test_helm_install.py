@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster import ControlPlane, ControlPlaneError, Toolchain
+from cluster import ControlPlane, ControlPlaneError, Toolchain, running_control_plane
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -32,15 +32,11 @@ MODEL = {"knscale.dev/inject-model": "true", "knscale.dev/model-uri": "s3://buck
 
 @pytest.fixture(scope="module")
 def cluster(toolchain: Toolchain) -> Iterator[ControlPlane]:
-    cp = ControlPlane(toolchain)
     try:
-        try:
-            cp.start()
-        except ControlPlaneError as exc:
-            pytest.fail(f"control plane did not start: {exc}", pytrace=False)
-        yield cp
-    finally:
-        cp.stop()
+        with running_control_plane(toolchain) as cp:
+            yield cp
+    except ControlPlaneError as exc:
+        pytest.fail(f"control plane did not start: {exc}", pytrace=False)
 
 
 def helm(cp: ControlPlane, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

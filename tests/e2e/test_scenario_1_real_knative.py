@@ -37,11 +37,6 @@ CANONICAL_ANNOTATIONS = {
 WAIT_S = 90.0
 
 
-def _get(cp: ControlPlane, resource: str, name: str, ns: str) -> dict[str, Any] | None:
-    done = cp.kubectl("get", resource, name, "-n", ns, "-o", "json", "--ignore-not-found")
-    return json.loads(done.stdout) if done.stdout.strip() else None
-
-
 def _pods(cp: ControlPlane, ns: str, revision: str) -> list[dict[str, Any]]:
     out = cp.kubectl("get", "pods", "-n", ns, "-l", f"serving.knative.dev/revision={revision}", "-o", "json")
     items: list[dict[str, Any]] = json.loads(out.stdout)["items"]
@@ -87,7 +82,7 @@ def test_kn_service_create_through_knative_injects_the_revision_pods(
 
     revision = f"{name}-00001"
     rev = wait_until(
-        lambda: _get(cp, "revision", revision, ns),
+        lambda: cp.find("revision", revision, ns),
         timeout=WAIT_S,
         what="the Revision",
         on_timeout=knative.tails,
@@ -96,7 +91,7 @@ def test_kn_service_create_through_knative_injects_the_revision_pods(
     for key, value in annotations.items():
         assert rev["metadata"]["annotations"][key] == value
     deployment = wait_until(
-        lambda: _get(cp, "deployment", f"{revision}-deployment", ns),
+        lambda: cp.find("deployment", f"{revision}-deployment", ns),
         timeout=WAIT_S,
         what="the Revision's Deployment",
         on_timeout=knative.tails,
@@ -108,7 +103,7 @@ def test_kn_service_create_through_knative_injects_the_revision_pods(
     # The Deployment's template is Knative's, untouched: knscale injects into pods (pod mode).
     assert not deployment["spec"]["template"]["spec"].get("initContainers")
     # And Knative made the PodAutoscaler for the Revision (kpa class: knscale's reconciler's job).
-    pa = wait_until(lambda: _get(cp, "podautoscaler", revision, ns), timeout=WAIT_S, what="the PodAutoscaler")
+    pa = wait_until(lambda: cp.find("podautoscaler", revision, ns), timeout=WAIT_S, what="the PodAutoscaler")
     assert pa["spec"]["scaleTargetRef"]["name"] == f"{revision}-deployment"
 
     for pod in _revision_pods(cp, knative, ns, revision):
@@ -150,7 +145,7 @@ def test_template_mode_knative_accepts_the_mutated_template(
     assert tmpl["metadata"]["annotations"]["knscale.dev/model-injected"] == "true"
 
     rev = wait_until(
-        lambda: _get(cp, "revision", "tmpl-00001", ns),
+        lambda: cp.find("revision", "tmpl-00001", ns),
         timeout=WAIT_S,
         what="the Revision of the mutated template",
         on_timeout=knative.tails,
@@ -158,7 +153,7 @@ def test_template_mode_knative_accepts_the_mutated_template(
     assert [c["name"] for c in rev["spec"].get("initContainers") or []] == ["knscale-model-init"]
     assert {v["name"] for v in rev["spec"]["volumes"]} >= {"knscale-model", "knscale-model-tmp"}
     deployment = wait_until(
-        lambda: _get(cp, "deployment", "tmpl-00001-deployment", ns),
+        lambda: cp.find("deployment", "tmpl-00001-deployment", ns),
         timeout=WAIT_S,
         what="the Deployment of the mutated template",
         on_timeout=knative.tails,

@@ -77,11 +77,6 @@ def _hpa(revision: str) -> dict[str, Any]:
     }
 
 
-def _get(cp: ControlPlane, resource: str, name: str, ns: str) -> dict[str, Any] | None:
-    done = cp.kubectl("get", resource, name, "-n", ns, "-o", "json", "--ignore-not-found")
-    return json.loads(done.stdout) if done.stdout.strip() else None
-
-
 def _events(cp: ControlPlane, ns: str, name: str) -> list[dict[str, Any]]:
     out = cp.kubectl(
         "get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}", "-o", "json"
@@ -129,7 +124,7 @@ def test_pa_gets_scaledobject_sks_and_status(workloads: ControlPlane, hpa_ns: tu
     pa = cp.get("podautoscaler", rev, ns)
 
     so = wait_until(
-        lambda: _get(cp, "scaledobject", rev, ns),
+        lambda: cp.find("scaledobject", rev, ns),
         timeout=WAIT_S,
         what="the ScaledObject",
         on_timeout=_diag(rec),
@@ -158,7 +153,7 @@ def test_pa_gets_scaledobject_sks_and_status(workloads: ControlPlane, hpa_ns: tu
     ]
     assert _event(cp, ns, rev, "ScaledObjectCreated") is not None
     # No HPA yet (KEDA has not made one): no ServerlessService either.
-    assert _get(cp, "serverlessservice", rev, ns) is None
+    assert cp.find("serverlessservice", rev, ns) is None
 
     # KEDA's part: the HPA named after the PA, with the status its controller would report.
     apply_json(cp, ns, _hpa(rev))
@@ -167,7 +162,10 @@ def test_pa_gets_scaledobject_sks_and_status(workloads: ControlPlane, hpa_ns: tu
         "-p", json.dumps({"status": {"currentReplicas": 1, "desiredReplicas": 1}}),
     )  # fmt: skip
     sks = wait_until(
-        lambda: _get(cp, "serverlessservice", rev, ns), timeout=WAIT_S, what="the SKS", on_timeout=_diag(rec)
+        lambda: cp.find("serverlessservice", rev, ns),
+        timeout=WAIT_S,
+        what="the SKS",
+        on_timeout=_diag(rec),
     )
     assert sks["spec"]["mode"] == "Serve"
     assert sks["spec"]["objectRef"] == pa["spec"]["scaleTargetRef"]
@@ -218,7 +216,7 @@ def test_pa_gets_scaledobject_sks_and_status(workloads: ControlPlane, hpa_ns: tu
     )  # fmt: skip
 
     def updated() -> dict[str, Any] | None:
-        current = _get(cp, "scaledobject", rev, ns)
+        current = cp.find("scaledobject", rev, ns)
         if current and current["spec"]["maxReplicaCount"] == 8:
             return current
         return None
@@ -231,7 +229,7 @@ def test_pa_gets_scaledobject_sks_and_status(workloads: ControlPlane, hpa_ns: tu
     # Deleting the PodAutoscaler garbage-collects what it controls (kube-controller-manager's GC).
     cp.kubectl("delete", "podautoscaler", rev, "-n", ns, "--wait=true", timeout=90)
     wait_until(
-        lambda: _get(cp, "scaledobject", rev, ns) is None and _get(cp, "serverlessservice", rev, ns) is None,
+        lambda: cp.find("scaledobject", rev, ns) is None and cp.find("serverlessservice", rev, ns) is None,
         timeout=60,
         what="the ScaledObject and SKS to be garbage-collected",
     )
@@ -284,7 +282,7 @@ def test_foreign_scaledobject_is_reported_and_left_untouched(
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert after["spec"] == before["spec"]
     assert not after["metadata"].get("ownerReferences")
-    assert _get(cp, "serverlessservice", rev, ns) is None
+    assert cp.find("serverlessservice", rev, ns) is None
 
 
 def test_untranslatable_pa_is_marked_and_gets_no_scaledobject(
@@ -313,4 +311,4 @@ def test_untranslatable_pa_is_marked_and_gets_no_scaledobject(
 
     active = wait_until(marked, timeout=WAIT_S, what="Active=False TranslationFailed", on_timeout=_diag(rec))
     assert "KNS210" in active["message"]
-    assert _get(cp, "scaledobject", rev, ns) is None
+    assert cp.find("scaledobject", rev, ns) is None

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 from cluster import ControlPlane, ControlPlaneError, wait_until
-from keda_cp import Keda, hpa_controller
+from keda_cp import Keda, keda_stack
 from knative_cp import KnativeServing, digest_image
 from knscale_procs import Exporter, Prometheus, Reconciler, apply_json, new_namespace, reconciler
 from manifests import workload
@@ -46,31 +46,13 @@ def stack(
     workloads: ControlPlane, knative: KnativeServing
 ) -> Iterator[tuple[str, Keda, Prometheus, Exporter, Reconciler]]:
     cp = workloads
-    exporter = Exporter()
-    prom = Prometheus(cp, [exporter.address])
-    keda = Keda(cp)
-    kcm = None
     try:
-        try:
-            keda.install()
-            keda.start()
-        except ControlPlaneError as exc:
-            pytest.fail(f"KEDA did not start: {exc}\n{keda.tails()}", pytrace=False)
-        kcm = hpa_controller(cp)
-        ns = new_namespace(cp, "s4k")
-        with reconciler(cp, "s4k-reconciler", "--namespace", ns, "--no-leader-election") as rec:
-            yield ns, keda, prom, exporter, rec
-    finally:
-        if kcm is not None:
-            cp.retire(kcm)
-        keda.stop()
-        prom.stop()
-        exporter.close()
-
-
-def _get(cp: ControlPlane, resource: str, name: str, ns: str) -> dict[str, Any] | None:
-    done = cp.kubectl("get", resource, name, "-n", ns, "-o", "json", "--ignore-not-found")
-    return json.loads(done.stdout) if done.stdout.strip() else None
+        with keda_stack(cp) as (keda, prom, exporter):
+            ns = new_namespace(cp, "s4k")
+            with reconciler(cp, "s4k-reconciler", "--namespace", ns, "--no-leader-election") as rec:
+                yield ns, keda, prom, exporter, rec
+    except ControlPlaneError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _conds(obj: dict[str, Any] | None) -> dict[str, str]:
@@ -135,14 +117,17 @@ def test_hpa_class_service_scales_through_keda_and_is_garbage_collected(
 
     # Knative's controller: the Revision's HPA-class PodAutoscaler.
     pa = wait_until(
-        lambda: _get(cp, "podautoscaler", revision, ns), timeout=WAIT_S, what="Knative's PA", on_timeout=diag
+        lambda: cp.find("podautoscaler", revision, ns),
+        timeout=WAIT_S,
+        what="Knative's PA",
+        on_timeout=diag,
     )
     assert pa["metadata"]["annotations"]["autoscaling.knative.dev/class"] == HPA_CLASS
     assert pa["metadata"]["ownerReferences"][0]["kind"] == "Revision"
 
     # knscale: the ScaledObject, owned by the PA; KEDA's webhook validated it.
     so = wait_until(
-        lambda: _get(cp, "scaledobject", revision, ns),
+        lambda: cp.find("scaledobject", revision, ns),
         timeout=WAIT_S,
         what="the ScaledObject",
         on_timeout=diag,
@@ -162,9 +147,7 @@ def test_hpa_class_service_scales_through_keda_and_is_garbage_collected(
     )
 
     # KEDA's operator: its HPA, named after the PA, controlled by the ScaledObject; the SO Ready.
-    hpa = wait_until(
-        lambda: _get(cp, "hpa", revision, ns), timeout=WAIT_S, what="KEDA's HPA", on_timeout=diag
-    )
+    hpa = wait_until(lambda: cp.find("hpa", revision, ns), timeout=WAIT_S, what="KEDA's HPA", on_timeout=diag)
     hpa_owner = hpa["metadata"]["ownerReferences"][0]
     assert (hpa_owner["kind"], hpa_owner["name"], hpa_owner.get("controller")) == (
         "ScaledObject",
@@ -175,7 +158,7 @@ def test_hpa_class_service_scales_through_keda_and_is_garbage_collected(
     assert hpa["spec"]["metrics"][0]["type"] == "External"
     assert hpa["spec"]["scaleTargetRef"]["name"] == f"{revision}-deployment"
     wait_until(
-        lambda: _conds(_get(cp, "scaledobject", revision, ns)).get("Ready") == "True",
+        lambda: _conds(cp.find("scaledobject", revision, ns)).get("Ready") == "True",
         timeout=WAIT_S,
         what="the ScaledObject Ready (KEDA's operator)",
         on_timeout=diag,
@@ -187,19 +170,22 @@ def test_hpa_class_service_scales_through_keda_and_is_garbage_collected(
 
     # knscale: SKS (Serve) once the HPA exists; the networking part is marked Ready by the test.
     sks = wait_until(
-        lambda: _get(cp, "serverlessservice", revision, ns), timeout=WAIT_S, what="the SKS", on_timeout=diag
+        lambda: cp.find("serverlessservice", revision, ns),
+        timeout=WAIT_S,
+        what="the SKS",
+        on_timeout=diag,
     )
     assert sks["spec"]["mode"] == "Serve"
     assert sks["metadata"]["ownerReferences"][0]["uid"] == pa["metadata"]["uid"]
     _mark_sks_ready(cp, ns, revision)
     wait_until(
-        lambda: _conds(_get(cp, "podautoscaler", revision, ns)).get("Ready") == "True",
+        lambda: _conds(cp.find("podautoscaler", revision, ns)).get("Ready") == "True",
         timeout=WAIT_S,
         what="the PA Ready (knscale)",
         on_timeout=diag,
     )
     wait_until(
-        lambda: _conds(_get(cp, "revision", revision, ns)).get("Ready") == "True",
+        lambda: _conds(cp.find("revision", revision, ns)).get("Ready") == "True",
         timeout=WAIT_S,
         what="the Revision Ready (Knative's controller)",
         on_timeout=diag,
@@ -208,7 +194,7 @@ def test_hpa_class_service_scales_through_keda_and_is_garbage_collected(
     # The Route's Ingress, as a networking layer would report it: the Service becomes Ready.
     knative.mark_ingress_ready(ns, name)
     wait_until(
-        lambda: _conds(_get(cp, "ksvc", name, ns)).get("Ready") == "True",
+        lambda: _conds(cp.find("ksvc", name, ns)).get("Ready") == "True",
         timeout=WAIT_S,
         what="the Knative Service Ready",
         on_timeout=diag,
@@ -221,8 +207,8 @@ def test_hpa_class_service_scales_through_keda_and_is_garbage_collected(
     def scaled_to(n: int) -> Any:
         def check() -> dict[str, Any] | None:
             keda.check_alive()
-            deployment = _get(cp, "deployment", f"{revision}-deployment", ns)
-            current = _get(cp, "hpa", revision, ns)
+            deployment = cp.find("deployment", f"{revision}-deployment", ns)
+            current = cp.find("hpa", revision, ns)
             replicas = (deployment or {}).get("spec", {}).get("replicas")
             if current and replicas == n and current.get("status", {}).get("desiredReplicas") == n:
                 return current
@@ -240,12 +226,12 @@ def test_hpa_class_service_scales_through_keda_and_is_garbage_collected(
     # Deleting the Service: Configuration -> Revision -> PA -> ScaledObject -> KEDA's HPA are collected.
     cp.kubectl("delete", "ksvc", name, "-n", ns, "--wait=true", timeout=120)
     wait_until(
-        lambda: _get(cp, "scaledobject", revision, ns) is None and _get(cp, "hpa", revision, ns) is None,
+        lambda: cp.find("scaledobject", revision, ns) is None and cp.find("hpa", revision, ns) is None,
         timeout=WAIT_S,
         what="the ScaledObject and KEDA's HPA to be garbage-collected",
         on_timeout=diag,
     )
-    assert _get(cp, "podautoscaler", revision, ns) is None
+    assert cp.find("podautoscaler", revision, ns) is None
     assert rec.alive(), rec.tail()
 
 
@@ -281,24 +267,27 @@ def test_plain_deployment_with_the_hpa_class_scales_through_keda(
     apply_json(cp, ns, deployment)
     uid = cp.get("deployment", name, ns)["metadata"]["uid"]
     so = wait_until(
-        lambda: _get(cp, "scaledobject", name, ns), timeout=WAIT_S, what="the ScaledObject", on_timeout=diag
+        lambda: cp.find("scaledobject", name, ns),
+        timeout=WAIT_S,
+        what="the ScaledObject",
+        on_timeout=diag,
     )
     owner = so["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["uid"], owner.get("controller")) == ("Deployment", uid, True)
-    hpa = wait_until(lambda: _get(cp, "hpa", name, ns), timeout=WAIT_S, what="KEDA's HPA", on_timeout=diag)
+    hpa = wait_until(lambda: cp.find("hpa", name, ns), timeout=WAIT_S, what="KEDA's HPA", on_timeout=diag)
     assert hpa["metadata"]["ownerReferences"][0]["kind"] == "ScaledObject"
 
     exporter.set(ns, name, 12)
     prom.wait_for_value(query, 12)
 
     def scaled() -> bool:
-        current = _get(cp, "deployment", name, ns)
+        current = cp.find("deployment", name, ns)
         return bool(current) and current["spec"]["replicas"] == 3
 
     wait_until(scaled, timeout=WAIT_S, what="the HPA to scale the Deployment to 3", on_timeout=diag)
     cp.kubectl("delete", "deployment", name, "-n", ns, "--wait=true", timeout=120)
     wait_until(
-        lambda: _get(cp, "scaledobject", name, ns) is None and _get(cp, "hpa", name, ns) is None,
+        lambda: cp.find("scaledobject", name, ns) is None and cp.find("hpa", name, ns) is None,
         timeout=WAIT_S,
         what="the ScaledObject and KEDA's HPA to be garbage-collected",
         on_timeout=diag,

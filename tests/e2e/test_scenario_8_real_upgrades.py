@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 from cluster import ControlPlane, ControlPlaneError, wait_until
-from keda_cp import Keda, hpa_controller
+from keda_cp import Keda
+from keda_cp import keda_stack as running_keda
 from knative_cp import KnativeServing, digest_image
 from knscale_procs import Exporter, Prometheus, new_namespace, reconciler, run_knscale
 
@@ -38,30 +39,11 @@ WAIT_S = 90.0
 def keda_stack(
     workloads: ControlPlane, knative: KnativeServing
 ) -> Iterator[tuple[Keda, Prometheus, Exporter]]:
-    cp = workloads
-    exporter = Exporter()
-    prom = Prometheus(cp, [exporter.address])
-    keda = Keda(cp)
-    kcm = None
     try:
-        try:
-            keda.install()
-            keda.start()
-        except ControlPlaneError as exc:
-            pytest.fail(f"KEDA did not start: {exc}\n{keda.tails()}", pytrace=False)
-        kcm = hpa_controller(cp)
-        yield keda, prom, exporter
-    finally:
-        if kcm is not None:
-            cp.retire(kcm)
-        keda.stop()
-        prom.stop()
-        exporter.close()
-
-
-def _get(cp: ControlPlane, resource: str, name: str, ns: str) -> dict[str, Any] | None:
-    done = cp.kubectl("get", resource, name, "-n", ns, "-o", "json", "--ignore-not-found")
-    return json.loads(done.stdout) if done.stdout.strip() else None
+        with running_keda(workloads) as stack:
+            yield stack
+    except ControlPlaneError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _items(cp: ControlPlane, resource: str, ns: str) -> list[dict[str, Any]]:
@@ -128,7 +110,7 @@ def test_autoscaler_keda_scaledobject_is_adopted_without_a_rollout(
     )  # fmt: skip
     assert f"Service '{name}' created" in done.stdout, done.stdout + done.stderr
     pa = wait_until(
-        lambda: _get(cp, "podautoscaler", revision, ns),
+        lambda: cp.find("podautoscaler", revision, ns),
         timeout=WAIT_S,
         what="Knative's PA",
         on_timeout=knative.tails,
@@ -158,7 +140,7 @@ def test_autoscaler_keda_scaledobject_is_adopted_without_a_rollout(
     }
     cp.kubectl("create", "-f", "-", input=json.dumps(so))
     hpa = wait_until(
-        lambda: _get(cp, "hpa", revision, ns), timeout=WAIT_S, what="KEDA's HPA", on_timeout=keda.tails
+        lambda: cp.find("hpa", revision, ns), timeout=WAIT_S, what="KEDA's HPA", on_timeout=keda.tails
     )
     deployment = cp.get("deployment", f"{revision}-deployment", ns)
     before = {
@@ -172,7 +154,7 @@ def test_autoscaler_keda_scaledobject_is_adopted_without_a_rollout(
     # knscale takes autoscaler-keda's place.
     with reconciler(cp, "s8-adopt-reconciler", "--namespace", ns, "--no-leader-election") as rec:
         sks = wait_until(
-            lambda: _get(cp, "serverlessservice", revision, ns),
+            lambda: cp.find("serverlessservice", revision, ns),
             timeout=WAIT_S,
             what="knscale's SKS",
             on_timeout=rec.tail,
@@ -180,7 +162,7 @@ def test_autoscaler_keda_scaledobject_is_adopted_without_a_rollout(
         assert sks["metadata"]["ownerReferences"][0]["uid"] == pa["metadata"]["uid"]
         _mark_sks_ready(cp, ns, revision)
         wait_until(
-            lambda: _conds(_get(cp, "revision", revision, ns)).get("Ready") == "True",
+            lambda: _conds(cp.find("revision", revision, ns)).get("Ready") == "True",
             timeout=WAIT_S,
             what="the Revision Ready",
             on_timeout=lambda: f"{rec.tail()}\n{knative.tails()}",
@@ -215,7 +197,7 @@ def test_kpa_hpa_kpa_switch_leaves_no_orphan(
         hpa_annotations = _hpa_annotations(prom, ns, name)
         cp.kn("service", "update", name, "-n", ns, "--no-wait", *_revision_args(hpa_annotations))
         wait_until(
-            lambda: _get(cp, "hpa", f"{name}-00002", ns),
+            lambda: cp.find("hpa", f"{name}-00002", ns),
             timeout=WAIT_S,
             what="KEDA's HPA for the hpa-class Revision",
             on_timeout=diag,
@@ -224,7 +206,7 @@ def test_kpa_hpa_kpa_switch_leaves_no_orphan(
         # read by no one, for the kpa class; kn v0.42's --annotation-revision cannot remove keys).
         cp.kn("service", "update", name, "-n", ns, "--no-wait", *_revision_args({CLASS: KPA_CLASS}))
         wait_until(
-            lambda: _get(cp, "podautoscaler", f"{name}-00003", ns),
+            lambda: cp.find("podautoscaler", f"{name}-00003", ns),
             timeout=WAIT_S,
             what="the third Revision's PA",
             on_timeout=diag,
@@ -258,6 +240,6 @@ def test_kpa_hpa_kpa_switch_leaves_no_orphan(
             on_timeout=diag,
         )
         no_orphans()
-        assert _get(cp, "podautoscaler", f"{name}-00002", ns) is None
-        assert _get(cp, "serverlessservice", f"{name}-00002", ns) is None
+        assert cp.find("podautoscaler", f"{name}-00002", ns) is None
+        assert cp.find("serverlessservice", f"{name}-00002", ns) is None
         assert rec.alive(), rec.tail()
