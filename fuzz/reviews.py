@@ -326,7 +326,10 @@ def _duplicate_key(rng: random.Random, text: str) -> str:
     dup = json.dumps(rng.choice(SOURCE_KEYS)) + ": " + json.dumps(source(rng)) + ", "
     dup += json.dumps(rng.choice(INJECT_KEYS)) + ': "true", '
     end = at + len(marker)
-    return text[:end] + dup + dup + text[end:]
+    pair = dup + dup
+    if text[end:].lstrip().startswith("}"):
+        pair = pair[: -len(", ")]  # an empty map: no comma after the last pair (JSON has no trailing commas)
+    return text[:end] + pair + text[end:]
 
 
 def review(rng: random.Random) -> Review:
