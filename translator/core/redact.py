@@ -19,14 +19,40 @@ REDACTED = "<redacted>"
 #    `https://u:p ss@h`);
 #  * at the very start, up to an '@' before any '/', '?' or '#' (`u:p@bucket`);
 #  * any run of non-separators with a ':' before an '@' (`https:/\x00/u:p@h`, where no '//' is).
-_USERINFO = re.compile(r"(?<=//)[^/?#]*@|^[^/?#]*@|[^\s/?#'\"]+:[^\s/?#'\"@]*@")
+# As one regular expression (`(?<=//)[^/?#]*@|^[^/?#]*@|[^\s/?#'"]+:[^\s/?#'"@]*@`) the third
+# form is tried from every position of a long run and backtracks over all of it: a 70 KB value
+# took 88 s of CPU (fuzz seed 3001). The same matches found in one pass: no form crosses '/', '?'
+# or '#', so each segment between them is decided alone, and the third form only from the start
+# of a word, since a word that does not match from its start matches from nowhere inside it.
+_SEGMENT = re.compile(r"[^/?#]+")
+_WORD = re.compile(r"[^\s'\"]+")
 
 
 def redact_text(text: str) -> str:
-    """`text` with any userinfo (`user:password@`) replaced; the rest as written."""
+    """`text` with any userinfo (`user:password@`) replaced; the rest as written. Linear time."""
     if "@" not in text:  # the usual case: nothing to do
         return text
-    return _USERINFO.sub(REDACTED + "@", text)
+    parts: list[str] = []
+    kept = 0  # text[:kept] is decided and in parts
+    for segment in _SEGMENT.finditer(text):
+        start, end = segment.span()
+        last_at = text.rfind("@", start, end)
+        if last_at < 0:
+            continue
+        if start == 0 or text[start - 2 : start] == "//":
+            parts += (text[kept:start], REDACTED)
+            kept = last_at
+            continue
+        for word in _WORD.finditer(text, start, end):
+            w_start, w_end = word.span()
+            w_last_at = text.rfind("@", w_start, w_end)
+            colon = text.rfind(":", w_start + 1, w_last_at) if w_last_at > w_start else -1
+            if colon < 0:
+                continue
+            parts += (text[kept:w_start], REDACTED)
+            kept = text.index("@", colon, w_end)
+    parts.append(text[kept:])
+    return "".join(parts)
 
 
 def redact_source(text: str) -> str:
