@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from knscale.logs import configure_logging
 from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
 
 if TYPE_CHECKING:
@@ -90,6 +91,14 @@ def register(subparsers: Any) -> None:
         "--ip", dest="ip_addresses", action="append", metavar="IP", help="extra IP SAN (repeatable)"
     )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format", help="text (default) or json: one object per line ($KNSCALE_LOG_FORMAT)"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="also serve /metrics and /healthz (only those) over plain HTTP on this port (default 0: off)",
+    )
     p.set_defaults(func=run)
 
 
@@ -113,6 +122,8 @@ _FIELDS = (
     "dns_names",
     "ip_addresses",
     "log_level",
+    "log_format",
+    "metrics_port",
 )
 
 
@@ -151,11 +162,7 @@ def run(args: argparse.Namespace) -> int:
         given = values[name]
         values[name] = tuple(given) if given else None
     settings = build_serve_settings(values, os.environ)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_format)
     config = ConfigSource(settings.config_file, os.environ)
 
     from certs.pki import CertError
