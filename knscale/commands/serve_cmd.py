@@ -196,8 +196,13 @@ def run(args: argparse.Namespace) -> int:
 
     from webhook.app import create_app
 
+    apps: list[Any] = []
+
     def app_factory(ready: Callable[[], bool]) -> Any:
-        return create_app(config.current, ready=ready)
+        app = create_app(config.current, ready=ready)
+        app.state.metrics.track_certificate(lambda: certificate.not_after)
+        apps.append(app)
+        return app
 
     options = ServerOptions(
         host=settings.host,
@@ -211,6 +216,21 @@ def run(args: argparse.Namespace) -> int:
     except ServerSetupError as exc:
         print(f"knscale serve: {exc}", file=sys.stderr)
         return 1
+    plain = None
+    if settings.metrics_port:
+        from webhook.metrics_http import PlainMetricsServer
+
+        try:
+            plain = PlainMetricsServer(apps[0].state.metrics.render, settings.host, settings.metrics_port)
+        except OSError as exc:
+            print(
+                f"knscale serve: cannot listen on {settings.host}:{settings.metrics_port} "
+                f"(--metrics-port): {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        plain.start()
+        log.info("plain-HTTP /metrics on %s:%d", settings.host, plain.port)
     if settings.embedded:
         ca_file = settings.cert_dir / "ca.crt"
         print(
@@ -221,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. the port is taken
         print(f"knscale serve: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if plain is not None:
+            plain.stop()
     return 0
 
 
