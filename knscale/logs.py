@@ -22,7 +22,6 @@ from typing import Any, Literal, TextIO
 import orjson
 
 LogFormat = Literal["text", "json"]
-LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 EVENT_ATTRIBUTE = "knscale"
 _RESERVED = frozenset({"ts", "level", "logger", "msg", "exc"})
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -97,7 +97,11 @@ class AdmissionSummary:
 
 
 def summarize(
-    request: Mapping[str, Any], outcome: str, rules: tuple[str, ...], denied_by: tuple[str, ...], model: str | None
+    request: Mapping[str, Any],
+    outcome: str,
+    rules: tuple[str, ...],
+    denied_by: tuple[str, ...],
+    model: str | None,
 ) -> AdmissionSummary:
     kind = request.get("kind")
     obj = request.get("object")

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from webhook.metrics import CONTENT_TYPE
 
 REQUEST_TIMEOUT_S = 10.0
 MAX_CONCURRENT = 16
-PATHS = ("/metrics", "/healthz")
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -55,7 +54,10 @@ class PlainMetricsServer:
         handler = _make_handler(render)
         self._server = _BoundedServer((host, port), handler)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="metrics-plain", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="metrics-plain",
+            daemon=True,
         )
 
     @property

@@ -78,9 +78,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--metrics-file", help="read every workload's totals from this JSON file (tests, demos)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument(
-        "--log-format", help="text (default) or json: one object per line ($KNSCALE_LOG_FORMAT)"
-    )
+    p.add_argument("--log-format", help="text (default) or json: one object per line ($KNSCALE_LOG_FORMAT)")
     p.set_defaults(func=run)
 
 

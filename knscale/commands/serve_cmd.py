@@ -91,9 +91,7 @@ def register(subparsers: Any) -> None:
         "--ip", dest="ip_addresses", action="append", metavar="IP", help="extra IP SAN (repeatable)"
     )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    p.add_argument(
-        "--log-format", help="text (default) or json: one object per line ($KNSCALE_LOG_FORMAT)"
-    )
+    p.add_argument("--log-format", help="text (default) or json: one object per line ($KNSCALE_LOG_FORMAT)")
     p.add_argument(
         "--metrics-port",
         type=int,

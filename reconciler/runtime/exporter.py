@@ -12,8 +12,8 @@ import contextlib
 import platform
 import threading
 from collections.abc import Callable
-from importlib import metadata
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,

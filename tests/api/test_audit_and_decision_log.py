@@ -83,7 +83,9 @@ def test_the_model_source_is_redacted_and_bounded(client: TestClient) -> None:
     assert len(model) <= MODEL_MAX_CHARS and model.startswith("https://models.example.com/m/x")
     short = "https://models.example.com/m/model.bin?X-Amz-Signature=s3cr3t"
     response = _post(client, review(V1, _pod({**INJECT, "knscale.dev/model-uri": short}), "a-7"))
-    assert response["auditAnnotations"]["injected-model"] == "https://models.example.com/m/model.bin?<redacted>"
+    assert (
+        response["auditAnnotations"]["injected-model"] == "https://models.example.com/m/model.bin?<redacted>"
+    )
 
 
 def test_a_credential_in_the_source_is_never_an_annotation(client: TestClient) -> None:
@@ -125,7 +127,9 @@ def _decision_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [dict(r.knscale) for r in caplog.records if r.name == "knscale.admission"]
 
 
-def test_one_log_line_per_decision_with_its_fields(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_one_log_line_per_decision_with_its_fields(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="knscale.admission")
     body = review(V1, _pod({"knscale.dev/inject-model": "maybe"}, name="web-1"), "log-1")
     body["request"]["dryRun"] = True
@@ -170,7 +174,7 @@ def test_hostile_names_are_clipped_and_cannot_forge_lines(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="knscale.admission")
-    name = "evil\n{\"level\":\"error\"}" + "n" * 5000
+    name = 'evil\n{"level":"error"}' + "n" * 5000
     body = review(V1, _pod({"knscale.dev/inject-model": "maybe"}, name=name), "log-2")
     body["request"]["namespace"] = "ns\r\nforged"
     _post(client, body)
@@ -179,7 +183,9 @@ def test_hostile_names_are_clipped_and_cannot_forge_lines(
     assert line["namespace"] == "ns??forged"
 
 
-def test_a_body_that_is_not_a_review_is_one_line_too(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_body_that_is_not_a_review_is_one_line_too(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="knscale.admission")
     client.post("/validate", content=b"{not json", headers=JSON_HEADERS)
     [record] = [r for r in caplog.records if r.name == "knscale.admission"]

@@ -5,10 +5,9 @@ from fixed sets, so the number of series is bounded by the code, not by the call
 from __future__ import annotations
 
 import json
+import platform
 import random
 import re
-
-import platform
 
 from fastapi.testclient import TestClient
 

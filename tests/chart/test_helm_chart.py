@@ -186,7 +186,9 @@ def test_webhooks_follow_webhook_registration_in_any_namespace() -> None:
         ["reconciler.enabled=false,templateMode.enabled=true"],
         ["serviceMonitor.enabled=true,networkPolicy.enabled=true,namespace.create=true"],
         ["serviceMonitor.enabled=true,networkPolicy.enabled=true,certificates.mode=cert-manager"],
-        ["metrics.plainPort=9091,serviceMonitor.enabled=true,networkPolicy.enabled=true,dashboard.enabled=true"],
+        [
+            "metrics.plainPort=9091,serviceMonitor.enabled=true,networkPolicy.enabled=true,dashboard.enabled=true"
+        ],
     ],
 )
 def test_every_rendered_object_is_schema_valid(sets: list[str]) -> None:
@@ -262,7 +264,12 @@ def test_plain_metrics_port_is_wired_through_service_monitor_and_network_policy(
     assert "--metrics-port=9091" in container["args"]
     assert {"name": "metrics", "containerPort": 9091, "protocol": "TCP"} in container["ports"]
     service_ports = {p["name"]: p for p in objs[("Service", "knscale-webhook")]["spec"]["ports"]}
-    assert service_ports["metrics"] == {"name": "metrics", "port": 9091, "targetPort": "metrics", "protocol": "TCP"}
+    assert service_ports["metrics"] == {
+        "name": "metrics",
+        "port": 9091,
+        "targetPort": "metrics",
+        "protocol": "TCP",
+    }
     [endpoint] = objs[("ServiceMonitor", "knscale-webhook")]["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["scheme"], endpoint["path"]) == ("metrics", "http", "/metrics")
     assert "tlsConfig" not in endpoint
@@ -273,7 +280,9 @@ def test_plain_metrics_port_is_wired_through_service_monitor_and_network_policy(
 def test_log_format_and_dashboard_values() -> None:
     objs = normalise(template("logFormat=json", "dashboard.enabled=true"))
     for component in ("webhook", "reconciler"):
-        args = objs[("Deployment", f"knscale-{component}")]["spec"]["template"]["spec"]["containers"][0]["args"]
+        args = objs[("Deployment", f"knscale-{component}")]["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
         assert "--log-format=json" in args
     dashboard = objs[("ConfigMap", "knscale-dashboard")]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -282,7 +291,9 @@ def test_log_format_and_dashboard_values() -> None:
     defaults = normalise(template())
     assert ("ConfigMap", "knscale-dashboard") not in defaults
     for component in ("webhook", "reconciler"):
-        args = defaults[("Deployment", f"knscale-{component}")]["spec"]["template"]["spec"]["containers"][0]["args"]
+        args = defaults[("Deployment", f"knscale-{component}")]["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
         assert not [a for a in args if a.startswith(("--log-format", "--metrics-port=9091"))]
 
 

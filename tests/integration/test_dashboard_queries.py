@@ -40,7 +40,9 @@ from reconciler.scaling.sources import MetricSources
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 if (PROMETHEUS is None or PROMTOOL is None) and not os.environ.get("CI"):
-    pytest.skip("prometheus/promtool not installed (tests/integration/install_deps.sh)", allow_module_level=True)
+    pytest.skip(
+        "prometheus/promtool not installed (tests/integration/install_deps.sh)", allow_module_level=True
+    )
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "charts/knscale/dashboards/knscale.json"
 # The Grafana variables the dashboard may use, and what stands in for them here (a window of
@@ -191,7 +193,10 @@ def prometheus(
             {
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                 "scrape_configs": [
-                    {"job_name": "knscale-webhook", "static_configs": [{"targets": [f"127.0.0.1:{webhook[1]}"]}]},
+                    {
+                        "job_name": "knscale-webhook",
+                        "static_configs": [{"targets": [f"127.0.0.1:{webhook[1]}"]}],
+                    },
                     {
                         "job_name": "knscale-reconciler",
                         "static_configs": [{"targets": [f"127.0.0.1:{reconciler.server.port}"]}],
@@ -262,7 +267,9 @@ def test_every_query_returns_series_from_a_running_knscale(
     while True:
         _admit(webhook[0], certdir, 3)
         reconciler.advance(2)
-        dead = [f"{title}: {expr}" for title, expr in queries if not _query(prometheus, expr)["data"]["result"]]
+        dead = [
+            f"{title}: {expr}" for title, expr in queries if not _query(prometheus, expr)["data"]["result"]
+        ]
         if not dead or time.monotonic() > deadline:
             break
         time.sleep(1)

@@ -54,7 +54,10 @@ def _json_lines(served: Served) -> list[dict[str, object]]:
 
 def test_every_log_line_is_one_json_object(server: Served, certdir: Path) -> None:
     with httpx.Client(base_url=server.base_url, verify=client_context(certdir / "ca.crt"), timeout=10) as c:
-        assert c.post("/mutate", json=review("admission.k8s.io/v1", seed_pod(), "live-json-1")).status_code == 200
+        assert (
+            c.post("/mutate", json=review("admission.k8s.io/v1", seed_pod(), "live-json-1")).status_code
+            == 200
+        )
     deadline = time.monotonic() + 10
     while True:
         lines = _json_lines(server)  # raises if any line is not JSON (uvicorn's included)

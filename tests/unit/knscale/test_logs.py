@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -32,7 +31,9 @@ def _record(msg: str, fields: dict[str, object] | None = None, exc: bool = False
 
 
 def test_json_lines_have_stable_keys_then_the_event_fields() -> None:
-    line = JsonFormatter().format(_record("admission decision", {"uid": "u-1", "rules": ["KNS001"], "dryRun": False}))
+    line = JsonFormatter().format(
+        _record("admission decision", {"uid": "u-1", "rules": ["KNS001"], "dryRun": False})
+    )
     assert "\n" not in line
     doc = json.loads(line)
     assert list(doc) == ["ts", "level", "logger", "msg", "uid", "rules", "dryRun"]
@@ -67,21 +68,18 @@ def test_text_lines_append_the_fields_and_quote_what_would_break_them() -> None:
     assert "\n" not in line
 
 
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
+def test_configure_logging_routes_uvicorn_through_the_same_format() -> None:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def test_configure_logging_routes_uvicorn_through_the_same_format(restored_logging: None) -> None:
     stream = io.StringIO()
     logging.getLogger("uvicorn.error").addHandler(logging.StreamHandler(io.StringIO()))
-    configure_logging("info", "json", stream)
-    logging.getLogger("uvicorn.error").info("Started server process")
-    logging.getLogger("knscale.x").debug("not at info")
+    try:
+        configure_logging("info", "json", stream)
+        logging.getLogger("uvicorn.error").info("Started server process")
+        logging.getLogger("knscale.x").debug("not at info")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     [line] = stream.getvalue().splitlines()
     assert json.loads(line)["msg"] == "Started server process"
     assert logging.getLogger("uvicorn.error").handlers == []

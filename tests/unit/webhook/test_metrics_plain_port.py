@@ -22,7 +22,9 @@ def plain() -> Iterator[PlainMetricsServer]:
     server.stop()
 
 
-def _request(server: PlainMetricsServer, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+def _request(
+    server: PlainMetricsServer, method: str, path: str, body: bytes | None = None
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
