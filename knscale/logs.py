@@ -8,12 +8,15 @@ is a log record whose `knscale` attribute holds its fields (`extra={"knscale": {
 JSON lines are one object per line with stable keys: `ts` (RFC 3339, UTC, milliseconds),
 `level`, `logger`, `msg`, then the event's own fields, then `exc` when an exception was logged.
 An event field never replaces one of the four: it would make a line say something else than
-what happened (a field named `level` is written as `field_level`).
+what happened (a field named `level` is written as `field_level`). A record whose message already
+spells its fields (`knscale_in_msg`, the reconciler's `decision …` line that tools grep for) is
+printed as it is in the text format.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -23,7 +26,9 @@ import orjson
 
 LogFormat = Literal["text", "json"]
 EVENT_ATTRIBUTE = "knscale"
+IN_MESSAGE_ATTRIBUTE = "knscale_in_msg"
 _RESERVED = frozenset({"ts", "level", "logger", "msg", "exc"})
+_NEEDS_QUOTES = re.compile(r"[\s\"'=\\]")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -42,7 +47,7 @@ def _text_value(value: Any) -> str:
     text = str(value)
     # Quoted when it would not read back as one token (spaces, quotes, '='); repr also escapes
     # any newline, so a value cannot start a forged log line.
-    if not text or any(c.isspace() or c in "\"'=\\" for c in text) or not text.isprintable():
+    if not text or _NEEDS_QUOTES.search(text) or not text.isprintable():
         return repr(text)
     return text
 
@@ -56,7 +61,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         fields = event_fields(record)
-        if not fields:
+        if not fields or getattr(record, IN_MESSAGE_ATTRIBUTE, False):
             return line
         head, sep, tail = line.partition("\n")  # a traceback stays below the fields
         pairs = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())

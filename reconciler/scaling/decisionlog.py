@@ -1,10 +1,10 @@
 """One log line per scale decision of the KPA loop (logger `knscale.scaling`).
 
-Fields: target (kind namespace/name), desired, previous (the scale the decision started from),
-ready, policy, mode, action and reason. Actions that change or try to change something
-(scaled, failed, would-scale, blocked) are logged at info; the steady ones (unchanged, held)
-at debug, since a loop deciding every two seconds for every workload would otherwise fill the
-log with "nothing to do". Names come from the cluster's objects (already valid Kubernetes
+The message is `DecisionRecord.line()`; with `--log-format json` the line also has the fields
+target (kind namespace/name), desired, previous (the scale the decision started from), ready,
+policy, mode, action and reason. A write (scaled) or a failed one is logged at info, every other
+decision (unchanged, held, blocked, would-scale) at debug, as before: a loop deciding every two
+seconds for every workload would otherwise fill the log with "nothing to do". Names come from the cluster's objects (already valid Kubernetes
 names); the reason is the decider's own text, clipped.
 """
 
@@ -17,11 +17,11 @@ from reconciler.scaling.sources import DecisionRecord
 log = logging.getLogger("knscale.scaling")
 
 REASON_MAX_CHARS = 300
-_QUIET_ACTIONS = frozenset({"unchanged", "held"})
+_LOUD_ACTIONS = frozenset({"scaled", "failed"})
 
 
 def log_scale_decision(record: DecisionRecord, policy: str) -> None:
-    level = logging.DEBUG if record.action in _QUIET_ACTIONS else logging.INFO
+    level = logging.INFO if record.action in _LOUD_ACTIONS else logging.DEBUG
     if not log.isEnabledFor(level):
         return
     reason = record.reason if len(record.reason) <= REASON_MAX_CHARS else record.reason[:297] + "..."
@@ -38,4 +38,7 @@ def log_scale_decision(record: DecisionRecord, policy: str) -> None:
         "action": record.action,
         "reason": reason,
     }
-    log.log(level, "scale decision", extra={"knscale": fields})
+    # The message is the line the reconciler always logged (`decision Deployment ns/name: …
+    # action=scaled reason=…`, which e2e scenario 5 and operators grep for); in JSON its fields
+    # are keys of their own as well.
+    log.log(level, "decision %s", record.line(), extra={"knscale": fields, "knscale_in_msg": True})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import pytest
 from helpers.controller import build_controller
 
+from knscale.logs import JsonFormatter, TextFormatter
 from kubeapi.resources import DEPLOYMENTS, PODS
 from kubeapi.testing import CLASS_KEY, KPA, FakeKube, pod, workload
 from reconciler.kpa.windows import StatTotals
@@ -43,12 +45,17 @@ def test_a_scale_up_is_one_info_line_with_target_desired_previous_policy_and_rea
     assert scaled, [r.line() for r in records]
     lines = _lines(caplog)
     info = [r for r in caplog.records if r.name == "knscale.scaling" and r.levelno == logging.INFO]
-    assert len(info) == len(lines)  # steady decisions (unchanged, held) are debug: not captured here
+    assert len(info) == len(lines)  # other decisions are debug: not captured here
     first = next(line for line in lines if line["action"] == "scaled")
     assert first["target"] == "Deployment default/web"
     assert (first["namespace"], first["name"], first["kind"]) == ("default", "web", "Deployment")
     assert first["previous"] == 1 and first["desired"] == scaled[0].desired > 1
     assert first["policy"] == "kpa" and first["reason"] == scaled[0].reason and first["mode"]
+    # The text format prints the line the reconciler always printed (e2e scenario 5 greps it).
+    record = next(r for r in info if r.knscale["action"] == "scaled")  # type: ignore[attr-defined]
+    text = TextFormatter().format(record)
+    assert text.endswith(f"knscale.scaling: decision {scaled[0].line()}")
+    assert json.loads(JsonFormatter().format(record))["desired"] == scaled[0].desired
 
 
 def test_steady_decisions_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
@@ -70,3 +77,4 @@ def test_steady_decisions_are_logged_at_debug(caplog: pytest.LogCaptureFixture) 
     records = [r for r in caplog.records if r.name == "knscale.scaling"]
     assert records and all(r.levelno == logging.DEBUG for r in records)
     assert {r.knscale["action"] for r in records} <= {"unchanged", "held"}  # type: ignore[attr-defined]
+    assert records[0].getMessage().startswith("decision Deployment default/web: ")
