@@ -17,6 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers.admission import JSON_HEADERS, review, seed_pod
 
+from translator.config.knscale import KnscaleConfig
+from webhook.app import create_app
 from webhook.audit import AUDIT_KEYS, MODEL_MAX_CHARS, NAME_MAX_CHARS
 from webhook.registration import MUTATING_WEBHOOK_NAME, TEMPLATES_WEBHOOK_NAME, VALIDATING_WEBHOOK_NAME
 
@@ -197,3 +199,31 @@ def test_denials_are_counted_by_rule(client: TestClient) -> None:
     _post(client, review(V1, _pod({"knscale.dev/inject-model": "maybe"}), "m-1"))
     metrics = client.get("/metrics").text
     assert re.search(r'knscale_webhook_denials_total\{endpoint="mutate",rule="KNS001"\} [1-9]', metrics)
+
+
+def test_template_mode_names_the_model_it_injects() -> None:
+    config = KnscaleConfig.model_validate({"injection": {"mutate_templates": True}})
+    client = TestClient(create_app(config))
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "template": {
+                "metadata": {
+                    "annotations": {
+                        **INJECT,
+                        "knscale.dev/model-uri": "https://m.example.com/m.bin?sig=t0ps3cret",
+                    }
+                },
+                "spec": {"containers": [{"name": "a", "image": "b"}]},
+            }
+        },
+    }
+    body = review(V1, deployment, "t-1", kind="Deployment", group="apps", resource="deployments")
+    response = _post(client, body)
+    assert response["patchType"] == "JSONPatch"
+    assert response["auditAnnotations"] == {
+        "outcome": "patched",
+        "injected-model": "https://m.example.com/m.bin?<redacted>",
+    }
