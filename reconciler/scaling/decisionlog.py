@@ -4,8 +4,9 @@ The message is `DecisionRecord.line()`; with `--log-format json` the line also h
 target (kind namespace/name), desired, previous (the scale the decision started from), ready,
 policy, mode, action and reason. A write (scaled) or a failed one is logged at info, every other
 decision (unchanged, held, blocked, would-scale) at debug, as before: a loop deciding every two
-seconds for every workload would otherwise fill the log with "nothing to do". Names come from the cluster's objects (already valid Kubernetes
-names); the reason is the decider's own text, clipped.
+seconds for every workload would otherwise fill the log with "nothing to do". Names come from
+the cluster's objects (already valid Kubernetes names); the reason is the decider's own text,
+clipped.
 """
 
 from __future__ import annotations
