@@ -262,12 +262,9 @@ class Controller:
     # ---- the KPA loop -------------------------------------------------------------------------
 
     def _on_decision(self, record: DecisionRecord) -> None:
+        # The log line of every decision is the loop's own (reconciler.scaling.decisionlog).
         if self.options.dry_run:
             self._out(f"decision {record.line()}")
-        elif record.action in {"scaled", "failed"}:
-            log.info("decision %s", record.line())
-        else:
-            log.debug("decision %s", record.line())
 
     def scrape_once(self) -> None:
         """One collection round on the controller's own event loop (collectors keep HTTP

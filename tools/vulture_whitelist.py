@@ -95,3 +95,6 @@ x_ratio  # simulator.report.Verdict field, written into the JSON report
 y_ratio  # simulator.report.Verdict field, written into the JSON report
 replica_s_cut  # simulator AppResult: replica-seconds cut at the trace's end (kept beside replica_s)
 workload_levels  # simulator.oracle: the oracle's per-app levels of a whole workload (library API)
+_.do_HEAD  # http.server dispatches by method name (webhook/metrics_http.py)
+do_DELETE  # unused variable (webhook/metrics_http.py): dispatched by method name
+do_OPTIONS  # unused variable (webhook/metrics_http.py): dispatched by method name

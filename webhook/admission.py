@@ -26,6 +26,7 @@ from translator.core.rules import RULES
 from translator.injection.plan import InjectionPlan, plan_injection
 from translator.injection.template import TEMPLATE_KINDS, plan_template_injection, settle_template
 from translator.validate import validate_object
+from webhook.audit import audit_annotations, rule_ids, shown_model
 from webhook.patch import TEMPLATE_PREFIX, diff_ops, encode_patch, injected_template, plan_ops
 from webhook.registration import MIRROR_POD_ANNOTATION
 
@@ -85,6 +86,9 @@ class Review:
 class Decision:
     body: bytes
     outcome: Outcome
+    rules: tuple[str, ...] = ()  # every finding's rule id (webhook.audit.rule_ids)
+    denied_by: tuple[str, ...] = ()  # the rule ids of the errors that denied it
+    model: str | None = None  # the injected model source, redacted and clipped
 
 
 def parse_review(body: bytes) -> Review:
@@ -183,8 +187,10 @@ def build_response(
     warnings: Iterable[str] = (),
     message: str | None = None,
     code: int = 403,
+    audit: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The reply envelope: same apiVersion and kind as received, uid echoed, JSONPatch only with a patch."""
+    """The reply envelope: same apiVersion and kind as received, uid echoed, JSONPatch only with a
+    patch, auditAnnotations (webhook.audit) when given."""
     response: dict[str, Any] = {"uid": review.uid, "allowed": allowed}
     if patch:
         response["patchType"] = "JSONPatch"
@@ -194,12 +200,49 @@ def build_response(
         response["warnings"] = bounded
     if not allowed:
         response["status"] = {"code": code, "reason": "Forbidden", "message": message or "denied"}
+    if audit:
+        response["auditAnnotations"] = audit
     doc = {"apiVersion": review.api_version, "kind": "AdmissionReview", "response": response}
     return orjson.dumps(doc)
 
 
-def _allow(review: Review, warnings: Iterable[str] = ()) -> Decision:
-    return Decision(build_response(review, allowed=True, warnings=warnings), "allowed")
+def _decide(
+    review: Review,
+    outcome: Outcome,
+    findings: Iterable[Finding] = (),
+    *,
+    allowed: bool | None = None,
+    patch: str | None = None,
+    model: str | None = None,
+    code: int = 403,
+    message: str | None = None,
+    also: tuple[RuleId, str] | None = None,
+) -> Decision:
+    """The reply for `outcome` (allowed unless denied or error, or as `allowed` says): warnings
+    from the findings' warnings, a denial message from their errors, auditAnnotations naming every
+    rule. `also`: one more (rule id, warning text) that is not a finding (KNS031)."""
+    findings = list(findings)
+    rules = rule_ids([*(f.rule_id for f in findings), *([also[0]] if also else [])])
+    if allowed is None:
+        allowed = outcome in ("allowed", "patched")
+    denied_by = () if allowed else rule_ids(f.rule_id for f in findings if f.is_error)
+    warnings = [warning_text(f) for f in findings if f.severity is Severity.WARNING]
+    if also is not None:
+        warnings.append(also[1])
+    body = build_response(
+        review,
+        allowed=allowed,
+        patch=patch,
+        warnings=warnings,
+        message=None if allowed else (message or denial_message(findings)),
+        code=code,
+        audit=audit_annotations(outcome, rules, model),
+    )
+    return Decision(body, outcome, rules, denied_by, model)
+
+
+def _allow(review: Review, findings: Iterable[Finding] = ()) -> Decision:
+    return _decide(review, "allowed", findings)
 
 
 def _object(review: Review) -> Mapping[str, Any]:
@@ -248,24 +291,13 @@ def mutate(review: Review, config: KnscaleConfig, *, plan_pod: PlanPod = plan_in
             return _allow(review)  # static pods are the kubelet's; the apiserver only mirrors them
     try:
         plan, findings = plan_pod(pod, _namespace(review, pod), config)
-        warnings: list[str] = []
-        denied = False
-        for f in findings:
-            if f.severity is Severity.WARNING:
-                warnings.append(warning_text(f))
-            elif f.severity is Severity.ERROR:
-                denied = True
-        if denied:
-            return Decision(
-                build_response(review, allowed=False, warnings=warnings, message=denial_message(findings)),
-                "denied",
-            )
+        if any(f.severity is Severity.ERROR for f in findings):
+            return _decide(review, "denied", findings)
         if plan is None:
-            return _allow(review, warnings)
+            return _allow(review, findings)
         ops = plan_ops(pod, plan)
-        return Decision(
-            build_response(review, allowed=True, patch=encode_patch(ops), warnings=warnings), "patched"
-        )
+        model = shown_model(plan.request.source.uri)
+        return _decide(review, "patched", findings, patch=encode_patch(ops), model=model)
     except Exception:
         log.exception("internal error while mutating %s (uid %s)", _describe(pod), review.uid)
         ref = object_ref({**pod, "kind": "Pod", "apiVersion": "v1"})
@@ -288,14 +320,15 @@ def _mutate_template(review: Review, config: KnscaleConfig, *, knative: bool) ->
             ref = dataclasses.replace(ref, kind=review.kind[1])
         change, errors = plan_template_injection(obj, ref, config, knative=knative)
         if errors:
-            return Decision(build_response(review, allowed=False, message=denial_message(errors)), "denied")
+            return _decide(review, "denied", errors)
         if change is None:
             return _allow(review)
         template = obj["spec"]["template"]
         ops = diff_ops(template, settle_template(template, injected_template(change)), TEMPLATE_PREFIX)
         if not ops:
             return _allow(review)
-        return Decision(build_response(review, allowed=True, patch=encode_patch(ops)), "patched")
+        model = shown_model(change.plan.request.source.uri) if change.plan is not None else None
+        return _decide(review, "patched", patch=encode_patch(ops), model=model)
     except Exception:
         log.exception("internal error while mutating the template of %s (uid %s)", _describe(obj), review.uid)
         return _injection_failed(
@@ -313,7 +346,7 @@ def _injection_failed(review: Review, ref: ObjectRef, path: str, subject: str, r
         f"knscale failed to build the model injection for {subject} (see the webhook's log)",
         f"retry; if it persists, report {report} to the knscale maintainers",
     )
-    return Decision(build_response(review, allowed=False, message=finding.text(), code=500), "error")
+    return _decide(review, "error", [finding], allowed=False, message=finding.text(), code=500)
 
 
 def validate(review: Review, config: KnscaleConfig, *, check: CheckObject = validate_object) -> Decision:
@@ -332,25 +365,13 @@ def validate(review: Review, config: KnscaleConfig, *, check: CheckObject = vali
         if ns is not None and isinstance(meta, Mapping) and not meta.get("namespace"):
             obj = {**obj, "metadata": {**meta, "namespace": ns}}
         findings = check(obj, config)
-        warnings = [warning_text(f) for f in findings if f.severity is Severity.WARNING]
         if any(f.is_error for f in findings):
-            return Decision(
-                build_response(review, allowed=False, warnings=warnings, message=denial_message(findings)),
-                "denied",
-            )
-        return _allow(review, warnings)
+            return _decide(review, "denied", findings)
+        return _allow(review, findings)
     except Exception:
         log.exception("internal error while validating %s (uid %s)", _describe(obj), review.uid)
-        return Decision(
-            build_response(
-                review,
-                allowed=True,
-                warnings=[
-                    "KNS031: knscale could not check this object (internal error); it was not validated"
-                ],
-            ),
-            "error",
-        )
+        not_checked = "KNS031: knscale could not check this object (internal error); it was not validated"
+        return _decide(review, "error", allowed=True, also=(RuleId.KNS031, not_checked))
 
 
 def _describe(obj: Mapping[str, Any]) -> str:

@@ -7,7 +7,11 @@ Endpoints
                   itself (TLS, HTTP, reading the body) that /mutate is compared against
   GET  /healthz   process is up
   GET  /readyz    `ready()` (e.g. certificates loaded) → 200, else 503
-  GET  /metrics   Prometheus text: requests by endpoint and outcome, latency histogram
+  GET  /metrics   Prometheus text: requests by endpoint and outcome, latency histogram, denials
+                  by rule, build info, process metrics (webhook.metrics)
+
+Each decision is one log line (logger `knscale.admission`, webhook.audit) and each reply names
+its outcome, rules and injected model in `auditAnnotations`.
 
 The configuration of a request and the handler that judges it are FastAPI dependencies
 (`get_config`, `get_mutate_handler`, `get_validate_handler`), so tests swap them through
@@ -40,6 +44,7 @@ from starlette.requests import ClientDisconnect
 from translator.config.knscale import KnscaleConfig
 from webhook import admission
 from webhook.admission import Decision, Review, ReviewError
+from webhook.audit import AdmissionSummary, log_decision, log_invalid, summarize
 from webhook.decision_cache import DecisionCache
 from webhook.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.metrics import EndpointMetrics, WebhookMetrics
@@ -167,21 +172,33 @@ def create_app(
                 cached = decisions.get(cfg, handler, *key, body)
                 if cached is not None:  # the same review as an earlier one but for its uid
                     endpoint.cache_hit.inc()
-                    endpoint.observe(cached.outcome, time.perf_counter() - start)
+                    elapsed = time.perf_counter() - start
+                    endpoint.observe(cached.outcome, elapsed)
+                    if isinstance(cached.info, AdmissionSummary):
+                        metrics.denied(endpoint.name, cached.info.denied_by)
+                        log_decision(endpoint.name, cached.uid_json[1:-1].decode(), cached.info, elapsed)
                     return Response(cached.body, media_type=JSON)
                 endpoint.cache_miss.inc()
             review = admission.parse_review(body)
             decision = handler(review, cfg)
+            summary = summarize(
+                review.request, decision.outcome, decision.rules, decision.denied_by, decision.model
+            )
             if decisions is not None and key is not None:
-                decisions.put(cfg, handler, key, review.uid, decision.body, decision.outcome)
+                decisions.put(cfg, handler, key, review.uid, decision.body, decision.outcome, summary)
         except ReviewError as exc:
-            endpoint.observe("invalid", time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            endpoint.observe("invalid", elapsed)
+            log_invalid(endpoint.name, exc.status_code, elapsed)
             return _error(exc.status_code, exc.message)
         except Exception:  # a bug outside the handlers' own guards: still an answer, never a 500
             log.exception("internal error on /%s", endpoint.name)
             endpoint.observe("error", time.perf_counter() - start)
             return _error(400, "the request could not be processed; see the webhook's log")
-        endpoint.observe(decision.outcome, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        endpoint.observe(decision.outcome, elapsed)
+        metrics.denied(endpoint.name, decision.denied_by)
+        log_decision(endpoint.name, review.uid, summary, elapsed)
         return Response(decision.body, media_type=JSON)
 
     mutate_metrics = metrics.endpoint("mutate")

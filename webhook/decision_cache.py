@@ -70,6 +70,9 @@ class CachedReply:
     uid_json: bytes  # that uid as a JSON string literal, e.g. b'"705ab4f5-..."'
     outcome: str
     verified: bool = False  # a later body of this shape was parsed: its uid is where we look
+    # What the caller wants to know about a hit without parsing (the app's log summary); the
+    # same for every body with this key, since it is made from the parts of the body they share.
+    info: object = None
 
 
 class DecisionCache:
@@ -164,7 +167,9 @@ class DecisionCache:
                         self._bytes -= len(stripped) + len(entry.body)
                 return None
             entry.verified = True
-        return CachedReply(entry.body.replace(entry.uid_json, uid_json, 1), uid_json, entry.outcome, True)
+        return CachedReply(
+            entry.body.replace(entry.uid_json, uid_json, 1), uid_json, entry.outcome, True, entry.info
+        )
 
     def put(
         self,
@@ -174,6 +179,7 @@ class DecisionCache:
         request_uid: str,
         reply: bytes,
         outcome: str,
+        info: object = None,
     ) -> bool:
         """Remember `reply` under `key` (`DecisionCache.key` of the body whose parsed request.uid is
         `request_uid`); False when it may not be cached (see the module's rules)."""
@@ -201,7 +207,7 @@ class DecisionCache:
             old = self._entries.pop((handler, stripped), None)
             if old is not None:
                 self._bytes -= len(stripped) + len(old.body)
-            self._entries[(handler, stripped)] = CachedReply(reply, uid_json, outcome)
+            self._entries[(handler, stripped)] = CachedReply(reply, uid_json, outcome, info=info)
             self._bytes += size
             while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
                 (_, old_stripped), evicted = self._entries.popitem(last=False)

@@ -4,12 +4,31 @@ A per-app `CollectorRegistry` (not the process-global one) keeps apps built in t
 servers in one process, from sharing or colliding on series. Label children are created once
 up front and bound per endpoint (`WebhookMetrics.endpoint`), so the hot path does no label
 lookups: one dict lookup by outcome, one counter increment, one histogram observation.
+
+Every label value comes from a set fixed by the code: endpoints, outcomes, cache results, the
+rule ids of the rule table (`knscale_webhook_denials_total`, created on first use since most of
+the ~100 rules never deny anything), and the process's own version (`knscale_build_info`).
+The process collectors (`process_*`, `python_*`) are prometheus_client's, on this registry.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import platform
+from collections.abc import Callable
+from importlib import metadata
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from translator.core.rule_ids import RuleId
 
 ENDPOINTS = ("mutate", "validate", "noop")
 # allowed: no change; patched: allowed with a patch; denied: allowed=false;
@@ -21,6 +40,31 @@ OUTCOMES = ("allowed", "patched", "denied", "invalid", "error")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+KNOWN_RULES = frozenset(r.value for r in RuleId)
+
+
+def knscale_version() -> str:
+    """The installed distribution's version ("unknown" when run from a bare source tree)."""
+    try:
+        return metadata.version("knscale")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def add_process_metrics(registry: CollectorRegistry, component: str) -> None:
+    """`knscale_build_info{component,version,python} 1` and the process and platform collectors.
+
+    A copy of this lives in reconciler.runtime.exporter: webhook and reconciler never import each
+    other, and the series must be the same on both so one dashboard query covers both."""
+    info = Gauge(
+        "knscale_build_info",
+        "Always 1: the knscale version and Python version of this process.",
+        ("component", "version", "python"),
+        registry=registry,
+    )
+    info.labels(component, knscale_version(), platform.python_version()).set(1)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
 
 
 class EndpointMetrics:
@@ -64,6 +108,13 @@ class WebhookMetrics:
             ("endpoint", "result"),
             registry=self.registry,
         )
+        self._denials = Counter(
+            "knscale_webhook_denials",
+            "Denied admission reviews by endpoint and by each rule id among the errors that denied them.",
+            ("endpoint", "rule"),
+            registry=self.registry,
+        )
+        add_process_metrics(self.registry, "webhook")
         self._endpoints = {
             e: EndpointMetrics(
                 e,
@@ -81,5 +132,25 @@ class WebhookMetrics:
     def observe(self, endpoint: str, outcome: str, seconds: float) -> None:
         self._endpoints[endpoint].observe(outcome, seconds)
 
+    def denied(self, endpoint: str, rules: tuple[str, ...]) -> None:
+        for rule in rules:
+            if rule in KNOWN_RULES:  # never a label value the caller chose
+                self._denials.labels(endpoint, rule).inc()
+
+    def track_certificate(self, not_after: Callable[[], float | None]) -> None:
+        """Export the serving certificate's expiry, read at each scrape (it changes on rotation;
+        NaN before one is loaded). Only servers with a certificate have the series: an app built
+        without one (tests, benchmarks) would otherwise report an expiry of 1970."""
+        expiry = Gauge(
+            "knscale_webhook_certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate in use, as a Unix time.",
+            registry=self.registry,
+        )
+        expiry.set_function(lambda: _or_nan(not_after()))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
+from cryptography import x509
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from webhook.connections import TLS_HANDSHAKE_TIMEOUT_S, HeadSizeLimit, gated_loop_factory
@@ -82,6 +83,14 @@ def new_server_context(min_version: TLSMinVersion = "1.2") -> ssl.SSLContext:
     return ctx
 
 
+def _not_after(cert_pem: bytes) -> float | None:
+    """notAfter of the first certificate (the leaf) as a Unix time, for the expiry metric."""
+    try:
+        return x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc.timestamp()
+    except ValueError:
+        return None
+
+
 def _der_fingerprint(cert_pem: bytes) -> str:
     text = cert_pem.decode("ascii", errors="replace")
     start = text.find("-----BEGIN CERTIFICATE-----")
@@ -102,6 +111,7 @@ class ReloadingCertificate:
     context: ssl.SSLContext = field(init=False)
     reloads: int = field(default=0, init=False)
     fingerprint: str | None = field(default=None, init=False)
+    not_after: float | None = field(default=None, init=False)
     last_error: str | None = field(default=None, init=False)
     _digest: str | None = field(default=None, init=False)
 
@@ -153,6 +163,7 @@ class ReloadingCertificate:
         self._load_pair(cert, key)
         self._digest = hashlib.sha256(cert + b"\0" + key).hexdigest()
         self.fingerprint = _der_fingerprint(cert)
+        self.not_after = _not_after(cert)
         self.last_error = None
 
     def reload_if_changed(self) -> bool:
@@ -173,6 +184,7 @@ class ReloadingCertificate:
             return False
         self._digest = digest
         self.fingerprint = _der_fingerprint(cert)
+        self.not_after = _not_after(cert)
         self.reloads += 1
         self.last_error = None
         log.info("serving certificate reloaded from %s (sha256 %s)", self.cert_file, self.fingerprint)
@@ -285,6 +297,9 @@ class WebhookServer:
             timeout_graceful_shutdown=max(1, round(options.graceful_timeout)),
             log_level=options.log_level,
             access_log=options.access_log,
+            # knscale serve configures logging itself (knscale.logs, text or JSON); uvicorn's own
+            # handlers would print its lines in another format beside them.
+            log_config=None,
             server_header=False,
             proxy_headers=False,
             lifespan="auto",

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from knscale.logs import configure_logging
 from knscale.settings import SettingsError
 from knscale.settings.watch import ConfigSource
 
@@ -77,17 +78,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--metrics-file", help="read every workload's totals from this JSON file (tests, demos)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", help="text (default) or json: one object per line ($KNSCALE_LOG_FORMAT)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from knscale.settings.reconcile import build_reconcile_settings
 
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     problems: list[str] = []
     settings = None
     try:
@@ -101,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         problems.append(str(exc).strip())
     if problems or settings is None or config is None:
         raise SettingsError("\n".join(f"  {p.strip()}" for p in problems))
+    configure_logging(settings.log_level, settings.log_format)
     config.start()  # the mounted ConfigMap is re-read when it changes
     try:
         return _serve(settings, config)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from knscale.logs import configure_logging
 from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
 
 if TYPE_CHECKING:
@@ -90,6 +91,12 @@ def register(subparsers: Any) -> None:
         "--ip", dest="ip_addresses", action="append", metavar="IP", help="extra IP SAN (repeatable)"
     )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", help="text (default) or json: one object per line ($KNSCALE_LOG_FORMAT)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="also serve /metrics and /healthz (only those) over plain HTTP on this port (default 0: off)",
+    )
     p.set_defaults(func=run)
 
 
@@ -113,6 +120,8 @@ _FIELDS = (
     "dns_names",
     "ip_addresses",
     "log_level",
+    "log_format",
+    "metrics_port",
 )
 
 
@@ -151,11 +160,7 @@ def run(args: argparse.Namespace) -> int:
         given = values[name]
         values[name] = tuple(given) if given else None
     settings = build_serve_settings(values, os.environ)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_format)
     config = ConfigSource(settings.config_file, os.environ)
 
     from certs.pki import CertError
@@ -189,8 +194,13 @@ def run(args: argparse.Namespace) -> int:
 
     from webhook.app import create_app
 
+    apps: list[Any] = []
+
     def app_factory(ready: Callable[[], bool]) -> Any:
-        return create_app(config.current, ready=ready)
+        app = create_app(config.current, ready=ready)
+        app.state.metrics.track_certificate(lambda: certificate.not_after)
+        apps.append(app)
+        return app
 
     options = ServerOptions(
         host=settings.host,
@@ -204,6 +214,21 @@ def run(args: argparse.Namespace) -> int:
     except ServerSetupError as exc:
         print(f"knscale serve: {exc}", file=sys.stderr)
         return 1
+    plain = None
+    if settings.metrics_port:
+        from webhook.metrics_http import PlainMetricsServer
+
+        try:
+            plain = PlainMetricsServer(apps[0].state.metrics.render, settings.host, settings.metrics_port)
+        except OSError as exc:
+            print(
+                f"knscale serve: cannot listen on {settings.host}:{settings.metrics_port} "
+                f"(--metrics-port): {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        plain.start()
+        log.info("plain-HTTP /metrics on %s:%d", settings.host, plain.port)
     if settings.embedded:
         ca_file = settings.cert_dir / "ca.crt"
         print(
@@ -214,6 +239,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. the port is taken
         print(f"knscale serve: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if plain is not None:
+            plain.stop()
     return 0
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from knscale.logs import LogFormat
 from knscale.settings import SettingsError, flag_problems, settings_error
 from reconciler.metrics.base import is_host_port
 from reconciler.runtime.leader import LeaseConfig, default_identity
@@ -75,6 +76,8 @@ class ReconcileSettings(BaseModel):
     pod_address_overrides: Mapping[str, str] = Field(default_factory=dict)
     metrics_file: ExistingFile = None
     config_file: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: LogFormat = Field("text", description="text, or json: one object per line.")
 
     @field_validator("namespace", mode="before")
     @classmethod
@@ -183,6 +186,8 @@ def build_reconcile_settings(
     values["pod_address_overrides"] = _pod_address_overrides(raw.get("pod_address_override"), problems)
     values["lease"] = _lease(raw, env, problems)
     values["config_file"] = str(raw["config"]) if raw.get("config") else None
+    if "log_format" not in values and env.get("KNSCALE_LOG_FORMAT"):
+        values["log_format"] = env["KNSCALE_LOG_FORMAT"]
     settings = None
     try:
         settings = ReconcileSettings.model_validate(values)

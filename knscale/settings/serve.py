@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from knscale.logs import LogFormat
 from knscale.settings import flag_problems, settings_error
 from translator.core.names import is_dns1123_label
 from webhook.registration import DEFAULT_NAMESPACE, DEFAULT_SERVICE, SECRET_NAME
@@ -62,6 +63,10 @@ class ServeSettings(BaseModel):
     dns_names: tuple[str, ...] = Field((), description="Extra DNS SANs for self-made certificates.")
     ip_addresses: tuple[str, ...] = Field((), description="Extra IP SANs for self-made certificates.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: LogFormat = Field("text", description="text, or json: one object per line.")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Plain-HTTP port serving only /metrics and /healthz; 0: off."
+    )
 
     @field_validator("namespace", "service_name")
     @classmethod
@@ -125,6 +130,9 @@ class ServeSettings(BaseModel):
 
 def _cross_field_problems(values: Mapping[str, Any]) -> list[str]:
     problems = []
+    metrics_port = values.get("metrics_port")
+    if metrics_port and metrics_port == values.get("port", EMBEDDED_PORT):
+        problems.append(f"  --metrics-port {metrics_port} is the TLS port; pick another (or 0: off)")
     if (values.get("cert_file") is None) != (values.get("key_file") is None):
         problems.append("  --cert-file and --key-file: give both or neither")
     if values.get("embedded"):
@@ -144,6 +152,8 @@ def build_serve_settings(
     env = environ or {}
     if "namespace" not in merged and env.get("KNSCALE_NAMESPACE"):
         merged["namespace"] = env["KNSCALE_NAMESPACE"]
+    if "log_format" not in merged and env.get("KNSCALE_LOG_FORMAT"):
+        merged["log_format"] = env["KNSCALE_LOG_FORMAT"]
     problems = _cross_field_problems(merged)
     try:
         settings = ServeSettings.model_validate(merged)

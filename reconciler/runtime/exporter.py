@@ -1,13 +1,19 @@
 """`/metrics` of `knscale reconcile`: its own registry (no process-global state), served with
 `/healthz` (the process is alive) and `/readyz` (caches synced) on one small HTTP server.
+
+Besides the reconciler's own series: `knscale_build_info{component="reconciler",version,python}`
+and prometheus_client's process and platform collectors, exactly as the webhook exports them
+(webhook.metrics.add_process_metrics; copied, since the two packages never import each other).
 """
 
 from __future__ import annotations
 
 import contextlib
+import platform
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -15,10 +21,19 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
 
 WORKLOAD_LABELS = ("namespace", "name", "kind")
+
+
+def _knscale_version() -> str:
+    try:
+        return metadata.version("knscale")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class ReconcilerMetrics:
@@ -78,6 +93,15 @@ class ReconcilerMetrics:
         self.is_leader = Gauge(
             "knscale_reconciler_leader", "1 while this replica holds the Lease.", registry=r
         )
+        info = Gauge(
+            "knscale_build_info",
+            "Always 1: the knscale version and Python version of this process.",
+            ("component", "version", "python"),
+            registry=r,
+        )
+        info.labels("reconciler", _knscale_version(), platform.python_version()).set(1)
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
 
     def forget(self, namespace: str, name: str, kind: str) -> None:
         """Drop a deleted target's series so the exporter does not grow forever."""

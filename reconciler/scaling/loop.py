@@ -43,6 +43,7 @@ from reconciler.runtime.objects import (
     namespace_of,
 )
 from reconciler.runtime.ports import Cache, Fenced, Writer
+from reconciler.scaling.decisionlog import log_scale_decision
 from reconciler.scaling.pods import PodIndex, pod_is_ready
 from reconciler.scaling.sources import (
     DecisionRecord,
@@ -378,6 +379,7 @@ class KpaScaler:
             reason,
         )
         self._metrics.decisions.labels(kind, mode, action).inc()
+        log_scale_decision(record, self._policy.name)
         if self._on_decision is not None:
             self._on_decision(record)
         return record

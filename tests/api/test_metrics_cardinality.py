@@ -5,17 +5,37 @@ from fixed sets, so the number of series is bounded by the code, not by the call
 from __future__ import annotations
 
 import json
+import platform
 import random
 import re
 
 from fastapi.testclient import TestClient
 
 from fuzz.reviews import review
-from webhook.metrics import ENDPOINTS, OUTCOMES
+from translator.core.rule_ids import RuleId
+from webhook.metrics import ENDPOINTS, OUTCOMES, knscale_version
 
-_SERIES = re.compile(r"^(knscale_[a-z_]+)\{([^}]*)\}", re.M)
+# Every series, knscale's and the process collectors' alike.
+_SERIES = re.compile(r"^([a-z_]+)\{([^}]*)\}", re.M)
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-ALLOWED = {"endpoint": set(ENDPOINTS), "outcome": set(OUTCOMES), "result": {"hit", "miss"}}
+_PYTHON = platform.python_version_tuple()
+ALLOWED = {
+    "endpoint": set(ENDPOINTS),
+    "outcome": set(OUTCOMES),
+    "result": {"hit", "miss"},
+    "rule": {r.value for r in RuleId},
+    # knscale_build_info and prometheus_client's python_info: fixed by the running process
+    "component": {"webhook"},
+    "version": {knscale_version(), platform.python_version()},
+    "python": {platform.python_version()},
+    "implementation": {platform.python_implementation()},
+    "major": {_PYTHON[0]},
+    "minor": {_PYTHON[1]},
+    "patchlevel": {_PYTHON[2]},
+}
+# The one family whose series appear with use: a denial names the rules that denied it, each
+# from the rule table, so at most endpoints × rules series (each a _total and a _created).
+GROWING = ("knscale_webhook_denials_total", "knscale_webhook_denials_created")
 
 
 def _labels(metrics_text: str) -> dict[str, set[str]]:
@@ -50,5 +70,10 @@ def test_labels_come_from_fixed_sets_whatever_the_reviews_carry(client: TestClie
             continue
         assert name in ALLOWED, f"unexpected label {name!r}"
         assert values <= ALLOWED[name], (name, values - ALLOWED[name])
-    # The series were all there before any request: requests add no series.
-    assert len(_SERIES.findall(text)) == len(before)
+    # Requests add no series but denials by rule, and those are bounded by the rule table.
+    after = _SERIES.findall(text)
+    grown = [s for s in after if s[0] in GROWING]
+    assert grown, "the generated reviews include denials: knscale_webhook_denials_total is exported"
+    assert len(grown) <= 2 * len(ENDPOINTS) * len(RuleId)
+    assert len(after) - len(grown) == len(before)
+    assert "knscale_build_info{" in text and "process_resident_memory_bytes" in text

@@ -20,6 +20,7 @@ component). Normalisations, and only these (docs/install.md lists them too):
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -185,6 +186,9 @@ def test_webhooks_follow_webhook_registration_in_any_namespace() -> None:
         ["reconciler.enabled=false,templateMode.enabled=true"],
         ["serviceMonitor.enabled=true,networkPolicy.enabled=true,namespace.create=true"],
         ["serviceMonitor.enabled=true,networkPolicy.enabled=true,certificates.mode=cert-manager"],
+        [
+            "metrics.plainPort=9091,serviceMonitor.enabled=true,networkPolicy.enabled=true,dashboard.enabled=true"
+        ],
     ],
 )
 def test_every_rendered_object_is_schema_valid(sets: list[str]) -> None:
@@ -250,6 +254,62 @@ def test_service_monitor_and_network_policy_select_what_serves() -> None:
     tls = objs[("ServiceMonitor", "knscale-webhook")]["spec"]["endpoints"][0]["tlsConfig"]
     assert tls["ca"]["secret"] == {"name": "knscale-webhook-certs", "key": "ca.crt"}
     assert tls["serverName"] == f"knscale-webhook.{NAMESPACE}.svc"
+
+
+def test_plain_metrics_port_is_wired_through_service_monitor_and_network_policy() -> None:
+    objs = normalise(
+        template("metrics.plainPort=9091", "serviceMonitor.enabled=true", "networkPolicy.enabled=true")
+    )
+    container = objs[("Deployment", "knscale-webhook")]["spec"]["template"]["spec"]["containers"][0]
+    assert "--metrics-port=9091" in container["args"]
+    assert {"name": "metrics", "containerPort": 9091, "protocol": "TCP"} in container["ports"]
+    service_ports = {p["name"]: p for p in objs[("Service", "knscale-webhook")]["spec"]["ports"]}
+    assert service_ports["metrics"] == {
+        "name": "metrics",
+        "port": 9091,
+        "targetPort": "metrics",
+        "protocol": "TCP",
+    }
+    [endpoint] = objs[("ServiceMonitor", "knscale-webhook")]["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["scheme"], endpoint["path"]) == ("metrics", "http", "/metrics")
+    assert "tlsConfig" not in endpoint
+    rules = objs[("NetworkPolicy", "knscale-webhook")]["spec"]["ingress"]
+    assert [[p["port"] for p in rule["ports"]] for rule in rules] == [[8443], [9091]]
+
+
+def test_log_format_and_dashboard_values() -> None:
+    objs = normalise(template("logFormat=json", "dashboard.enabled=true"))
+    for component in ("webhook", "reconciler"):
+        args = objs[("Deployment", f"knscale-{component}")]["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+        assert "--log-format=json" in args
+    dashboard = objs[("ConfigMap", "knscale-dashboard")]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads((CHART / "dashboards/knscale.json").read_text())
+    assert json.loads(dashboard["data"]["knscale.json"]) == shipped
+    defaults = normalise(template())
+    assert ("ConfigMap", "knscale-dashboard") not in defaults
+    for component in ("webhook", "reconciler"):
+        args = defaults[("Deployment", f"knscale-{component}")]["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+        assert not [a for a in args if a.startswith(("--log-format", "--metrics-port=9091"))]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("logFormat=xml", 'logFormat must be text or json, not "xml"'),
+        ("metrics.plainPort=8443", "metrics.plainPort must not be 8443"),
+    ],
+)
+def test_invalid_observability_values_are_refused(value: str, message: str) -> None:
+    done = subprocess.run(
+        [helm(), "template", "knscale", str(CHART), "--set", value],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and message in done.stderr
 
 
 def test_invalid_certificate_mode_is_refused() -> None:

@@ -147,6 +147,8 @@ def test_metrics_endpoint_serves_prometheus_text_and_probes() -> None:
         )
         for family in ("api_errors_total", "loop_duration_seconds", "panic_mode", "actual_scale", "leader"):
             assert f"knscale_reconciler_{family}" in body
+        assert 'knscale_build_info{component="reconciler",python="' in body
+        assert "process_resident_memory_bytes" in body and "python_info{" in body
         try:
             urllib.request.urlopen(f"{base}/readyz", timeout=5)
             raise AssertionError("not ready yet")
