@@ -12,9 +12,9 @@ the time it was entered), so any replica can take the next one:
 2. **switched** — once both webhook configurations trust the new CA and `grace` has passed, the
    new key signs and the leaf is reissued under it; `ca.crt` still holds both, so a replica not
    yet on the new leaf stays trusted.
-3. **done** — `grace` after the switch (every replica has re-read the Secret at least once when
-   `grace` is at least two check intervals), `ca.crt` holds only the new CA and the caBundle
-   follows.
+3. **done** — `grace` after the switch (every replica has re-read the Secret and loaded its leaf
+   when `grace` is two check intervals plus the certificate poll interval, `grace_for`), `ca.crt`
+   holds only the new CA and the caBundle follows.
 
 A CA that cannot sign at all (no key, not a CA, broken) is still replaced at once: nothing it
 signs can be served anyway. Pure: the caller passes `now` and what the configurations trust.
@@ -53,6 +53,17 @@ class RotationStep:
     extra_data: dict[str, bytes]
     annotations: dict[str, str | None]
     reason: str
+
+
+def grace_for(check_interval: float, poll_interval: float) -> timedelta:
+    """How long each step waits so that every replica serves what the previous step wrote.
+
+    A replica re-reads the Secret at most one check interval (plus that round's own run time, assumed
+    shorter than an interval) after a step was written, and its file poller loads the new leaf at
+    most one poll interval later: two check intervals alone are not enough when the poll interval is
+    not much shorter than the check interval (e.g. `--cert-check-interval 1` with the default poll of 2 s).
+    """
+    return timedelta(seconds=2 * check_interval + poll_interval)
 
 
 def only_expiry(ca_problems: tuple[str, ...]) -> bool:

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from knscale.logs import configure_logging
@@ -272,6 +272,7 @@ def _prepare_in_cluster(settings: ServeSettings) -> PeriodicJob | None:
     from certs.pki import subject_names
     from kubeapi.client import SMALL_OBJECTS_MAX_BYTES, KubernetesApi
     from kubeapi.errors import ApiError
+    from webhook import carotation
     from webhook.certmanager import CertManager, CertManagerSettings
     from webhook.server import PeriodicJob
 
@@ -295,8 +296,8 @@ def _prepare_in_cluster(settings: ServeSettings) -> PeriodicJob | None:
             service_name=settings.service_name,
             cert_dir=settings.cert_dir,
             secret_name=settings.secret_name,
-            # Two check intervals: every replica re-reads the Secret between two rotation steps.
-            rotation_grace=timedelta(seconds=2 * settings.cert_check_interval),
+            # Every replica re-reads the Secret and loads its leaf between two rotation steps.
+            rotation_grace=carotation.grace_for(settings.cert_check_interval, settings.cert_poll_interval),
         ),
         names,
     )
