@@ -229,11 +229,16 @@ class Controller:
     def process_queue(self) -> int:
         """Sync every due key; reschedule the ones that asked for it (with per-key backoff)."""
         done = 0
-        for key in self.queue.pop_due(self.clock.monotonic()):
+        due = self.queue.pop_due(self.clock.monotonic())
+        for index, key in enumerate(due):
             try:
                 result = self.sync_key(key)
             except Fenced:
-                self.queue.add(key, self.clock.monotonic() + self.options.retry_after)
+                # This key and the ones popped with it: a renewal that comes back late ends the
+                # fence without `on_started_leading`, so nothing else would re-enqueue them.
+                later = self.clock.monotonic() + self.options.retry_after
+                for pending in due[index:]:
+                    self.queue.add(pending, later)
                 raise
             except ApiError as exc:
                 result = SyncResult(requeue_after=self.options.retry_after, problem=str(exc))

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 from helpers.controller import build_controller
 
-from kubeapi.resources import HPAS, LEASES, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
-from kubeapi.testing import FakeKube, hpa, pod_autoscaler, sks_ready_status
+from kubeapi.resources import DEPLOYMENTS, HPAS, LEASES, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES
+from kubeapi.testing import FakeKube, hpa, pod_autoscaler, sks_ready_status, workload
 from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.leader import LeaderElector, LeaseConfig
 from reconciler.runtime.ports import Fenced
 
 NS, NAME = "knscale-system", "knscale-reconciler"
+HPA_CLASS = "hpa.autoscaling.knative.dev"
 
 
 def cfg(identity: str) -> LeaseConfig:
@@ -170,3 +171,26 @@ def test_failover_resumes_without_duplicate_writes() -> None:
     assert after == [], [(c.verb, c.resource, c.name) for c in after]
     assert len([c for c in by_a if c.resource == "scaledobjects.keda.sh" and c.verb == "create"]) == 1
     assert len(fake.objects(SCALEDOBJECTS)) == 1
+
+
+def test_keys_popped_with_a_fenced_one_are_kept_for_when_renewal_succeeds() -> None:
+    """A renewal stuck past the renew deadline fences the leader without it losing the Lease
+    (no `on_started_leading` when the renewal then succeeds). The keys popped together with the
+    one that hit the fence must stay queued, not wait for the next resync (found by e2e
+    scenario 9: slow API responses under the fault proxy)."""
+    fake, clock = FakeKube(), FakeClock()
+    names = ["web-0", "web-1", "web-2"]
+    for name in names:
+        fake.seed(DEPLOYMENTS, workload(name, annotations={"autoscaling.knative.dev/class": HPA_CLASS}))
+    ctrl = build_controller(fake, clock, lease=cfg("a"))
+    assert ctrl.elector is not None and ctrl.elector.try_acquire_or_renew()
+    ctrl.step_informers()  # three work keys, due now
+    clock.advance(10)  # the renewal did not come back in time: fenced, still holding the Lease
+    with pytest.raises(Fenced):
+        ctrl.process_queue()
+    assert fake.obj(SCALEDOBJECTS, "default", "web-0") is None
+    assert ctrl.elector.try_acquire_or_renew() and ctrl.is_leader()  # renewed: leading again
+    clock.advance(ctrl.options.retry_after)
+    ctrl.step_informers()
+    ctrl.process_queue()
+    assert [n for n in names if fake.obj(SCALEDOBJECTS, "default", n) is not None] == names
