@@ -208,12 +208,13 @@ class BucketElector:
     def run(self, stop: threading.Event) -> None:
         """Campaign and renew until `stop` is set."""
         while not stop.is_set():
-            held = self.run_round()
-            period = self._cfg.retry_period
-            if not held:
-                period *= 1 + self._rand() * JITTER_FACTOR
-            if self._clock.wait(period, stop):
+            if self._clock.wait(self.next_wait(self.run_round()), stop):
                 break
+
+    def next_wait(self, held: frozenset[int]) -> float:
+        """Seconds to the next round: the retry period, jittered while nothing is held."""
+        period = self._cfg.retry_period
+        return period if held else period * (1 + self._rand() * JITTER_FACTOR)
 
     def release_all(self) -> bool:
         """Shutdown: give up every held bucket and leave the members Lease. True if any was held."""
