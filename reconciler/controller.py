@@ -38,12 +38,12 @@ from kubeapi.resources import (
 )
 from reconciler.hpa.sync import ScaledObjectSync, SyncResult
 from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.runtime.buckets import OwnAll, Ownership, OwnershipChange, target_key
 from reconciler.runtime.cache import InformerCache
 from reconciler.runtime.clock import Clock, SystemClock
 from reconciler.runtime.events import EventRecorder, PrintingRecorder, Recorder
 from reconciler.runtime.exporter import ReconcilerMetrics
 from reconciler.runtime.informer import Informer, slim_pod
-from reconciler.runtime.buckets import OwnAll, Ownership, OwnershipChange, target_key
 from reconciler.runtime.leader import LeaseConfig, default_identity
 from reconciler.runtime.objects import (
     HPA_CLASS,

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-MAX_BUCKETS = 32  # a round is sequential (2 + 2·held + N − held requests): keep it short of the renew deadline
+MAX_BUCKETS = 32  # one round is sequential: 2 + 2·held + (N − held) requests, well under renew_deadline
 
 
 def target_key(namespace: str, name: str) -> str:
@@ -86,9 +86,7 @@ def owned_buckets(views: Mapping[int, LeaseView], now: float, renew_deadline: fl
     return frozenset(i for i, v in views.items() if believes_owned(v, now, renew_deadline))
 
 
-def may_take(
-    holder: str, identity: str, observed_at: float, duration_s: float, now: float
-) -> bool:
+def may_take(holder: str, identity: str, observed_at: float, duration_s: float, now: float) -> bool:
     """May `identity` write the Lease now? Free, ours, or unchanged for its duration as seen here."""
     return not holder or holder == identity or observed_at + duration_s <= now
 
@@ -154,7 +152,7 @@ class Ownership(Protocol):
 class OwnAll:
     """No election (one replica by choice, or a dry run): every key is ours, nothing changes."""
 
-    def owns(self, key: str) -> bool:  # noqa: ARG002 - the protocol's signature
+    def owns(self, key: str) -> bool:
         return True
 
     def holds_any(self) -> bool:

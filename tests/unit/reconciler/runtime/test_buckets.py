@@ -29,9 +29,10 @@ from reconciler.runtime.buckets import (
 def test_the_hash_is_sha256_mod_n_and_the_same_in_another_process() -> None:
     # Pinned values: a change to the hash would silently move every target on upgrade.
     assert [bucket_of(k, 10) for k in ("default/hello", "ns-a/rev-00001", "x/y")] == [8, 6, 9]
-    assert bucket_of("default/hello", 7) == int.from_bytes(
-        hashlib.sha256(b"default/hello").digest()[:8], "big"
-    ) % 7
+    assert (
+        bucket_of("default/hello", 7)
+        == int.from_bytes(hashlib.sha256(b"default/hello").digest()[:8], "big") % 7
+    )
     code = "from reconciler.runtime.buckets import bucket_of; print(bucket_of('default/hello', 1000))"
     other = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "1"}
