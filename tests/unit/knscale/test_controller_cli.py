@@ -84,7 +84,6 @@ def test_settings_parse_durations_and_overrides() -> None:
     assert len(str(err.value).splitlines()) == 2
 
 
-
 def test_buckets_are_validated_with_the_other_settings() -> None:
     base = {"lease_namespace": "knscale-system", "lease_identity": "r1"}
     s = build_reconcile_settings({**base, "buckets": "3"}, environ={})
@@ -102,6 +101,7 @@ def test_buckets_are_validated_with_the_other_settings() -> None:
     with pytest.raises(SettingsError) as err:
         build_reconcile_settings({**base, "buckets": "2", "lease_name": "x" * 250}, environ={})
     assert "x-members" in str(err.value)
+
 
 class _SlowScaleFake(FakeKube):
     """Delivers SIGTERM to this process in the middle of the first scale write."""
