@@ -6,10 +6,12 @@ scrape thread collects metrics once per second into the KPA windows; the main th
 the reconcile loop — HPA-class syncs as their objects change (work queue, per-key backoff)
 and the KPA tick every `interval` — and owns shutdown.
 
-Only the leader reconciles, and every write re-checks leadership at the moment of writing
-(`GuardedWriter`), so a replica that missed its renewals stops writing before a successor
-can have taken the Lease. On SIGTERM the loop finishes the current tick, the Lease is
-released (a standby takes over within one retry period) and the process exits 0.
+Targets are sharded into `--buckets` bucket Leases (N = 1: one leader for everything); a
+replica reconciles only the keys of the buckets it holds (`Ownership.owns`), and every write
+re-checks that at the moment of writing (`GuardedWriter`), so a replica that missed its
+renewals stops writing before a successor can have taken the Lease. On SIGTERM the loop
+finishes the current tick, the Leases are released (peers take over within one retry period)
+and the process exits 0.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from kubeapi.resources import (
 )
 from reconciler.hpa.sync import ScaledObjectSync, SyncResult
 from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.runtime.buckets import OwnAll, Ownership, OwnershipChange, target_key
 from reconciler.runtime.cache import InformerCache
 from reconciler.runtime.clock import Clock, SystemClock
 from reconciler.runtime.events import EventRecorder, PrintingRecorder, Recorder
 from reconciler.runtime.exporter import ReconcilerMetrics
 from reconciler.runtime.informer import Informer, slim_pod
-from reconciler.runtime.leader import LeaderElector, LeaseConfig, default_identity
+from reconciler.runtime.leader import LeaseConfig, default_identity
 from reconciler.runtime.objects import (
     HPA_CLASS,
     autoscaler_class,
@@ -51,6 +54,7 @@ from reconciler.runtime.objects import (
     namespace_of,
 )
 from reconciler.runtime.ports import Fenced, ScaledObjectRenderer, TranslatorRenderer
+from reconciler.runtime.shards import BucketElector
 from reconciler.runtime.workqueue import WorkKey, WorkQueue, work_keys
 from reconciler.runtime.writes import GuardedWriter, InstrumentedApi
 from reconciler.scaling.loop import KpaScaler
@@ -124,22 +128,22 @@ class Controller:
         }
         self.cache = InformerCache(informers)
 
-        self.elector: LeaderElector | None = None
+        self.elector: BucketElector | None = None
+        self.ownership: Ownership = OwnAll()
         if options.lease is not None and not options.dry_run:
             kwargs: dict[str, Any] = {}
             if elector_rand is not None:
                 kwargs["rand"] = elector_rand
-            self.elector = LeaderElector(
-                self.api,
-                options.lease,
-                self.clock,
-                on_started_leading=self._on_started_leading,
-                on_stopped_leading=self._on_stopped_leading,
-                **kwargs,
-            )
+            self.elector = BucketElector(self.api, options.lease, self.clock, **kwargs)
+            self.ownership = self.elector
+        self.ownership.subscribe(self._on_ownership)
 
         self.writer = GuardedWriter(
-            self.api, self.metrics, can_write=self.is_leader, dry_run=options.dry_run, out=out
+            self.api,
+            self.metrics,
+            can_write=lambda ns, name: self.ownership.owns(target_key(ns, name)),
+            dry_run=options.dry_run,
+            out=out,
         )
         self.recorder: Recorder
         if options.dry_run:
@@ -166,6 +170,7 @@ class Controller:
             policy=policy,
             namespace=options.namespace,
             on_decision=self._on_decision,
+            owns=self.ownership.owns,
         )
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = (
@@ -178,18 +183,18 @@ class Controller:
     # ---- leadership ---------------------------------------------------------------------------
 
     def is_leader(self) -> bool:
-        if self.options.dry_run or self.elector is None:
-            return True
-        return self.elector.is_leader()
+        """True while this replica holds any bucket (N = 1: the Lease)."""
+        return self.ownership.holds_any()
 
-    def _on_started_leading(self) -> None:
-        self.metrics.is_leader.set(1)
-        self._became_leader.set()
-        self._wake.set()
-
-    def _on_stopped_leading(self) -> None:
-        self.metrics.is_leader.set(0)
-        self.kpa.forget_state()
+    def _on_ownership(self, change: OwnershipChange) -> None:
+        held = self.elector.held() if self.elector is not None else frozenset()
+        self.metrics.is_leader.set(1 if held else 0)
+        self.metrics.buckets_held.set(len(held))
+        if change.lost:
+            self.kpa.forget_state(change.lost_key)
+        if change.gained:  # the main loop re-enqueues every key it now owns
+            self._became_leader.set()
+            self._wake.set()
 
     # ---- events → work ------------------------------------------------------------------------
 
@@ -203,14 +208,19 @@ class Controller:
 
     def enqueue_all(self) -> None:
         now = self.clock.monotonic()
+        owns = self.ownership.owns
         for pa in self.cache.items(PODAUTOSCALERS):
-            self.queue.add(("pa", namespace_of(pa), name_of(pa)), now)
+            if owns(target_key(namespace_of(pa), name_of(pa))):
+                self.queue.add(("pa", namespace_of(pa), name_of(pa)), now)
         for res in (DEPLOYMENTS, STATEFULSETS):
             for wl in self.cache.items(res):
-                self.queue.add(("wl", res.kind, namespace_of(wl), name_of(wl)), now)
+                if owns(target_key(namespace_of(wl), name_of(wl))):
+                    self.queue.add(("wl", res.kind, namespace_of(wl), name_of(wl)), now)
 
     def sync_key(self, key: WorkKey) -> SyncResult | None:
-        """Run the sync one key names, if it is (still) an HPA-class object of ours."""
+        """Run the sync one key names, if it is (still) an HPA-class object in a bucket we hold."""
+        if not self.ownership.owns(target_key(key[-2], key[-1])):
+            return None
         if key[0] == "pa":
             _, ns, name = key
             pa = self.cache.get(PODAUTOSCALERS, ns, name)
@@ -229,17 +239,15 @@ class Controller:
     def process_queue(self) -> int:
         """Sync every due key; reschedule the ones that asked for it (with per-key backoff)."""
         done = 0
-        due = self.queue.pop_due(self.clock.monotonic())
-        for index, key in enumerate(due):
+        for key in self.queue.pop_due(self.clock.monotonic()):
             try:
                 result = self.sync_key(key)
-            except Fenced:
-                # This key and the ones popped with it: a renewal that comes back late ends the
-                # fence without `on_started_leading`, so nothing else would re-enqueue them.
-                later = self.clock.monotonic() + self.options.retry_after
-                for pending in due[index:]:
-                    self.queue.add(pending, later)
-                raise
+            except Fenced as exc:
+                # Its bucket was lost (or the lease not renewed in time) mid-sync: re-queued, and
+                # the other keys popped with it go on, so none waits for the next resync.
+                log.warning("%s", exc)
+                self.queue.add(key, self.clock.monotonic() + self.options.retry_after)
+                continue
             except ApiError as exc:
                 result = SyncResult(requeue_after=self.options.retry_after, problem=str(exc))
             except Exception:  # a bug in one sync must not stop the loop
@@ -410,8 +418,8 @@ class Controller:
             if t.name == "leader-election":
                 # Joined first: a renewal still in flight must not re-take the Lease after release.
                 t.join(timeout=self.options.lease.renew_deadline if self.options.lease else 5.0)
-        if self.elector is not None and self.elector.release():
-            self.metrics.is_leader.set(0)
+        if self.elector is not None:
+            self.elector.release_all()
         for t in self._threads:
             if t.name == "scrape":
                 t.join(timeout=5.0)

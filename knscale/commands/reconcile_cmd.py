@@ -3,7 +3,8 @@
 Scales plain Deployments/StatefulSets annotated with the KPA class through their `scale`
 subresource (Knative's KPA decision, every --interval), and replaces autoscaler-keda for
 HPA-class Knative PodAutoscalers and HPA-class workloads (ScaledObject, ServerlessService,
-PodAutoscaler status). Run two replicas: a Lease elects one leader, the other stays warm.
+PodAutoscaler status). Run two replicas: a Lease elects one leader, the other stays warm;
+with --buckets N, targets are sharded over N Leases and each replica leads its fair share.
 Do not run autoscaler-keda or Knative's autoscaler-hpa beside it (docs/reconciler.md).
 
 Durations take Go syntax (2s, 500ms, 1m) or seconds. Exit codes: 0 clean shutdown
@@ -55,6 +56,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lease-duration", default="15s", help="how long a Lease is valid (default 15s)")
     p.add_argument("--renew-deadline", default="10s", help="give up leading after failing to renew this long")
     p.add_argument("--retry-period", default="2s", help="between acquire/renew attempts (default 2s)")
+    p.add_argument(
+        "--buckets",
+        default="1",
+        help="shard targets into N bucket Leases (<lease-name>-0…N-1; default 1: one leader for all)",
+    )
     p.add_argument(
         "--metrics-address", default="0.0.0.0", help="listen address of /metrics (default 0.0.0.0)"
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from knscale.logs import LogFormat
 from knscale.settings import SettingsError, flag_problems, settings_error
 from reconciler.metrics.base import is_host_port
+from reconciler.runtime.buckets import MAX_BUCKETS, all_lease_names
 from reconciler.runtime.leader import LeaseConfig, default_identity
 from translator.core.names import is_dns1123_label, is_dns1123_subdomain
 from translator.core.values import SECOND, ParseError, RangeError, parse_duration, parse_http_url
@@ -109,6 +110,7 @@ class _LeaseFlags(BaseModel):
     lease_duration: Seconds = Field(15.0, ge=1, le=3600)
     renew_deadline: Seconds = Field(10.0, ge=0.5, le=3600)
     retry_period: Seconds = Field(2.0, ge=0.1, le=600)
+    buckets: int = Field(1, ge=1, le=MAX_BUCKETS, description="Shards: one Lease per bucket.")
 
     @field_validator("lease_name", mode="before")
     @classmethod
@@ -153,6 +155,11 @@ def _lease(raw: Mapping[str, Any], environ: Mapping[str, str], problems: list[st
     namespace = _lease_namespace(raw.get("lease_namespace"), environ)
     if not is_dns1123_label(namespace):
         problems.append(f"--lease-namespace: {namespace!r} is not a namespace name")
+    for name in all_lease_names(lease_flags.lease_name, lease_flags.buckets)[-1:]:
+        if not is_dns1123_subdomain(name):
+            problems.append(f"--lease-name: the bucket Lease name {name!r} is not a valid object name")
+    if raw.get("no_leader_election") and lease_flags.buckets > 1:
+        problems.append("--buckets > 1 needs leader election (drop --no-leader-election)")
     if raw.get("no_leader_election") or raw.get("dry_run"):
         return None  # a dry run never takes the Lease
     identity = str(raw.get("lease_identity") or environ.get("POD_NAME") or "") or default_identity()
@@ -163,6 +170,7 @@ def _lease(raw: Mapping[str, Any], environ: Mapping[str, str], problems: list[st
         lease_flags.lease_duration,
         lease_flags.renew_deadline,
         lease_flags.retry_period,
+        lease_flags.buckets,
     )
     problems += lease.problems()
     return lease

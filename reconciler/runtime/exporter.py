@@ -91,7 +91,10 @@ class ReconcilerMetrics:
             registry=r,
         )
         self.is_leader = Gauge(
-            "knscale_reconciler_leader", "1 while this replica holds the Lease.", registry=r
+            "knscale_reconciler_leader", "1 while this replica holds the Lease (any bucket).", registry=r
+        )
+        self.buckets_held = Gauge(
+            "knscale_reconciler_buckets_held", "Bucket Leases this replica holds now.", registry=r
         )
         info = Gauge(
             "knscale_build_info",

@@ -10,29 +10,32 @@ behaviour, not copied):
 * Every write is an update with the Lease's resourceVersion, so two candidates racing for
   the same Lease cannot both win: the loser gets 409 and stays a candidate.
 * The leader renews every `retry_period`. If it has not renewed successfully for
-  `renew_deadline` it stops leading — and `is_leader()` turns False at that deadline even if
+  `renew_deadline` (counted from the *start* of the last successful attempt, so a slow answer
+  never stretches it) it stops leading — and `is_leader()` turns False at that deadline even if
   the renewing thread is stuck in a hung request. The controller checks `is_leader()` right
   before each write (fencing), so a deposed leader stops writing before a successor can have
   taken over (`renew_deadline < lease_duration`).
 * On shutdown the leader releases the Lease: holder cleared and duration 1 s, so a standby
   takes over within one retry period instead of waiting out the whole lease.
+
+`LeaderElector` is one Lease; `reconciler.runtime.shards.BucketElector` runs one per bucket
+(N = 1 is the single Lease above) and owns the campaign loop.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kubeapi.client import KubeApi
 from kubeapi.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kubeapi.resources import LEASES
+from reconciler.runtime.buckets import MAX_BUCKETS, LeaseView, believes_owned, may_take
 from reconciler.runtime.clock import Clock, micro_time
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,7 @@ class LeaseConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    buckets: int = 1  # shards: one Lease per bucket (reconciler.runtime.buckets)
 
     def problems(self) -> list[str]:
         """Every inconsistency, for the one-place configuration check."""
@@ -74,6 +78,8 @@ class LeaseConfig:
             )
         if self.retry_period <= 0:
             out.append("--retry-period must be positive")
+        if not 1 <= self.buckets <= MAX_BUCKETS:
+            out.append(f"--buckets ({self.buckets}) must be between 1 and {MAX_BUCKETS}")
         return out
 
 
@@ -103,17 +109,10 @@ class LeaderElector:
         api: KubeApi,
         config: LeaseConfig,
         clock: Clock,
-        *,
-        on_started_leading: Callable[[], None] | None = None,
-        on_stopped_leading: Callable[[], None] | None = None,
-        rand: Callable[[], float] = random.random,
     ) -> None:
         self._api = api
         self._cfg = config
         self._clock = clock
-        self._on_started = on_started_leading
-        self._on_stopped = on_stopped_leading
-        self._rand = rand
         self._lock = threading.Lock()
         self._observed: _Record | None = None
         self._observed_at = 0.0  # monotonic time the record last changed, as seen here
@@ -130,21 +129,26 @@ class LeaderElector:
             return self._fresh_locked()
 
     def _fresh_locked(self) -> bool:
-        return (
-            self._leading
-            and self._renewed_at is not None
-            and self._clock.monotonic() - self._renewed_at < self._cfg.renew_deadline
-        )
+        view = LeaseView(self._leading, self._renewed_at)
+        return believes_owned(view, self._clock.monotonic(), self._cfg.renew_deadline)
 
     # -- one attempt --
 
-    def try_acquire_or_renew(self) -> bool:
-        """One get-and-update round. True if we hold the Lease afterwards."""
+    def try_acquire_or_renew(self, *, acquire: bool = True) -> bool:
+        """One get-and-update round. True if we hold the Lease afterwards.
+
+        `acquire=False` renews a Lease we lead but never takes one we do not: the record is
+        only observed (its expiry timer runs here), as a candidate over its fair share does."""
+        started = self._clock.monotonic()
         now = self._clock.now()
         cfg = self._cfg
+        with self._lock:
+            leading = self._leading
         try:
             lease = self._api.get(LEASES, cfg.namespace, cfg.name)
         except NotFound:
+            if not acquire and not leading:
+                return False
             body = {
                 "apiVersion": LEASES.api_version,
                 "kind": LEASES.kind,
@@ -156,7 +160,7 @@ class LeaderElector:
             except (AlreadyExists, ApiError) as exc:
                 log.info("lease %s/%s: create failed: %s", cfg.namespace, cfg.name, exc)
                 return self._failed()
-            return self._succeeded(created)
+            return self._succeeded(created, started)
         except ApiError as exc:
             log.warning("lease %s/%s: get failed: %s", cfg.namespace, cfg.name, exc)
             return self._failed()
@@ -167,10 +171,11 @@ class LeaderElector:
             if record != self._observed:
                 self._observed = record
                 self._observed_at = mono
-            held_by_other = bool(record.holder) and record.holder != cfg.identity
-            valid = held_by_other and self._observed_at + record.duration > mono
-        if valid:
+            takeable = may_take(record.holder, cfg.identity, self._observed_at, record.duration, mono)
+        if not takeable:
             self._lose()  # no-op unless another holder replaced us
+            return False
+        if not acquire and not leading:
             return False
         if record.holder == cfg.identity:
             spec = self._spec(
@@ -187,7 +192,7 @@ class LeaderElector:
         except ApiError as exc:
             log.warning("lease %s/%s: update failed: %s", cfg.namespace, cfg.name, exc)
             return self._failed()
-        return self._succeeded(written)
+        return self._succeeded(written, started)
 
     def _spec(self, now: float, *, acquire_time: str, transitions: int) -> dict[str, Any]:
         return {
@@ -198,20 +203,18 @@ class LeaderElector:
             "leaseTransitions": transitions,
         }
 
-    def _succeeded(self, lease: dict[str, Any]) -> bool:
+    def _succeeded(self, lease: dict[str, Any], started: float) -> bool:
         with self._lock:
             record = _Record.of(lease)
             self._observed = record
             self._observed_at = self._clock.monotonic()
-            self._renewed_at = self._observed_at
+            self._renewed_at = started
             became = not self._leading
             self._leading = True
         if became:
             log.info(
                 "%s became leader of lease %s/%s", self._cfg.identity, self._cfg.namespace, self._cfg.name
             )
-            if self._on_started:
-                self._on_started()
         return True
 
     def _failed(self) -> bool:
@@ -228,28 +231,11 @@ class LeaderElector:
             log.warning(
                 "%s lost leadership of lease %s/%s", self._cfg.identity, self._cfg.namespace, self._cfg.name
             )
-            if self._on_stopped:
-                self._on_stopped()
 
-    # -- the loop --
-
-    def run(self, stop: threading.Event) -> None:
-        """Campaign, lead, renew, and fall back to campaigning on loss, until `stop` is set."""
-        while not stop.is_set():
-            if self.try_acquire_or_renew():
-                self._renew_until_lost(stop)
-                continue
-            if self._clock.wait(self._cfg.retry_period * (1 + self._rand() * JITTER_FACTOR), stop):
-                break
-
-    def _renew_until_lost(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            if self._clock.wait(self._cfg.retry_period, stop):
-                return
-            self.try_acquire_or_renew()
-            if not self.is_leader():
-                self._lose()
-                return
+    def lapse(self) -> None:
+        """Renewals failed past the renew deadline: stop leading (fenced already by time)."""
+        if not self.is_leader():
+            self._lose()
 
     def release(self) -> bool:
         """Give the Lease up (holder cleared, 1 s duration) if we still hold it."""

@@ -1,5 +1,5 @@
-"""Every write of the controller goes through here: `GuardedWriter` (leader fencing, dry run,
-events) over `InstrumentedApi` (per-verb request and error counts)."""
+"""Every write of the controller goes through here: `GuardedWriter` (ownership fencing per
+target, dry run, events) over `InstrumentedApi` (per-verb request and error counts)."""
 
 from __future__ import annotations
 
@@ -109,14 +109,16 @@ def _describe(res: Resource, namespace: str, name: str, subresource: str | None)
 
 
 class GuardedWriter:
-    """Every write passes here: refused unless leader (fencing), printed instead in dry-run mode."""
+    """Every write passes here: refused unless this replica owns the written object's target
+    (`can_write(namespace, name)`; every object knscale writes is named after its target), printed
+    instead in dry-run mode."""
 
     def __init__(
         self,
         api: KubeApi,
         metrics: ReconcilerMetrics,
         *,
-        can_write: Callable[[], bool],
+        can_write: Callable[[str, str], bool],
         dry_run: bool = False,
         out: Callable[[str], None] = print,
     ) -> None:
@@ -126,19 +128,20 @@ class GuardedWriter:
         self._dry_run = dry_run
         self._out = out
 
-    def _gate(self, op: str, what: str, why: str) -> bool:
+    def _gate(self, op: str, res: Resource, namespace: str, name: str, sub: str | None, why: str) -> bool:
+        what = f"{op} {_describe(res, namespace, name, sub)}"
         if self._dry_run:
-            self._out(f"dry-run: would {op} {what} ({why})")
+            self._out(f"dry-run: would {what} ({why})")
             return False
-        if not self._can_write():
-            raise Fenced(f"not the leader: refusing to {op} {what}")
+        if not self._can_write(namespace, name):
+            raise Fenced(f"not the owner of {namespace}/{name}'s bucket: refusing to {what}")
         return True
 
     def create(
         self, res: Resource, namespace: str, body: Mapping[str, Any], *, why: str
     ) -> dict[str, Any] | None:
         name = str((body.get("metadata") or {}).get("name"))
-        if not self._gate("create", _describe(res, namespace, name, None), why):
+        if not self._gate("create", res, namespace, name, None, why):
             return None
         out = self._api.create(res, namespace, body)
         self._metrics.writes.labels(str(res), "create").inc()
@@ -154,7 +157,7 @@ class GuardedWriter:
         subresource: str | None = None,
         why: str,
     ) -> dict[str, Any] | None:
-        if not self._gate("update", _describe(res, namespace, name, subresource), why):
+        if not self._gate("update", res, namespace, name, subresource, why):
             return None
         out = self._api.replace(res, namespace, name, body, subresource=subresource)
         self._metrics.writes.labels(str(res), f"update{'/' + subresource if subresource else ''}").inc()
@@ -171,7 +174,7 @@ class GuardedWriter:
         subresource: str | None = None,
         why: str,
     ) -> dict[str, Any] | None:
-        if not self._gate("patch", _describe(res, namespace, name, subresource), why):
+        if not self._gate("patch", res, namespace, name, subresource, why):
             return None
         out = self._api.patch(res, namespace, name, patch, patch_type=patch_type, subresource=subresource)
         self._metrics.writes.labels(str(res), f"patch{'/' + subresource if subresource else ''}").inc()

@@ -30,6 +30,7 @@ from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
 from reconciler.kpa.scaler import ScaleContext
 from reconciler.metrics.base import Collection, CollectTarget, PodInfo, RevisionKey, missing
 from reconciler.metrics.store import MetricsStore
+from reconciler.runtime.buckets import target_key
 from reconciler.runtime.clock import parse_time
 from reconciler.runtime.events import Recorder
 from reconciler.runtime.exporter import ReconcilerMetrics
@@ -91,6 +92,7 @@ class KpaScaler:
         policy: Policy[KpaState] = DEFAULT_POLICY,
         namespace: str | None = None,
         on_decision: Callable[[DecisionRecord], None] | None = None,
+        owns: Callable[[str], bool] = lambda _key: True,
     ) -> None:
         self._cache = cache
         self._writer = writer
@@ -101,6 +103,7 @@ class KpaScaler:
         self._policy = policy
         self._namespace = namespace
         self._on_decision = on_decision
+        self._owns = owns  # the ownership filter (bucket shards): only `namespace/name` keys we hold
         self._store = MetricsStore(strict=True)
         self._lock = threading.Lock()  # guards _targets and _store between scrape and tick threads
         self._targets: dict[WorkloadKey, _Target] = {}
@@ -116,6 +119,8 @@ class KpaScaler:
                 if meta(obj).get("deletionTimestamp"):
                     continue
                 if self._namespace and namespace_of(obj) != self._namespace:
+                    continue
+                if not self._owns(target_key(namespace_of(obj), name_of(obj))):
                     continue
                 out.append(obj)
         return out
@@ -218,6 +223,8 @@ class KpaScaler:
             targets = list(self._targets.values())
         records = []
         for target in targets:
+            if not self._owns(target_key(target.key[1], target.key[2])):
+                continue  # its bucket went since the last refresh
             try:
                 records.append(self._tick_one(target, now))
             except Fenced:
@@ -384,12 +391,9 @@ class KpaScaler:
             self._on_decision(record)
         return record
 
-    def forget_state(self) -> None:
-        """Leadership lost: drop decider memory, as a freshly started autoscaler has none."""
+    def forget_state(self, lost: Callable[[str], bool] = lambda _key: True) -> None:
+        """Buckets lost: drop their targets' decider memory and windows, as a freshly started
+        autoscaler has none (`lost(namespace/name)`; default: every target)."""
         with self._lock:
-            for target in self._targets.values():
-                target.state = None
-                target.missing = None
-            self._store = MetricsStore(strict=True)
-            for target in self._targets.values():
-                self._store.ensure(target.rkey, target.settings, 0.0)
+            for key in [k for k in self._targets if lost(target_key(k[1], k[2]))]:
+                self._store.forget(self._targets.pop(key).rkey)

@@ -327,3 +327,28 @@ def test_chart_versions_and_image_follow_the_project() -> None:
     base = yaml.safe_load((ROOT / "config/base/kustomization.yaml").read_text())
     assert values["image"]["repository"] == base["images"][0]["newName"]
     assert values["image"]["tag"] == ""  # appVersion: one pin
+
+
+@pytest.mark.parametrize("buckets", [1, 3])
+def test_bucket_leases_reach_the_args_and_the_lease_role(buckets: int) -> None:
+    from knscale.cli import build_parser
+    from knscale.settings.reconcile import build_reconcile_settings
+    from reconciler.runtime.buckets import all_lease_names
+
+    objs = normalise(template(f"reconciler.buckets={buckets}"))
+    container = objs[("Deployment", "knscale-reconciler")]["spec"]["template"]["spec"]["containers"][0]
+    args = build_parser().parse_args(container["args"])
+    settings = build_reconcile_settings({**vars(args), "config": None}, environ={"POD_NAMESPACE": NAMESPACE})
+    assert settings.lease is not None and settings.lease.buckets == buckets
+    role = objs[("Role", "knscale-reconciler-lease")]
+    # get/update exactly on every Lease the reconciler may write, nothing else
+    assert role["rules"][0]["resourceNames"] == all_lease_names("knscale-reconciler", buckets)
+    assert role["rules"][0]["verbs"] == ["get", "update"]
+
+
+def test_out_of_range_buckets_are_refused() -> None:
+    done = subprocess.run(
+        [helm(), "template", "knscale", str(CHART), "--set", "reconciler.buckets=33"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and "reconciler.buckets must be between 1 and 32" in done.stderr

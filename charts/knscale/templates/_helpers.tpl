@@ -48,3 +48,16 @@ annotations:
 {{- end -}}
 {{- if $config -}}{{ toYaml $config }}{{- end -}}
 {{- end -}}
+
+{{/* The reconciler's Lease names (reconciler/runtime/buckets.py all_lease_names), as a JSON list. */}}
+{{- define "knscale.leaseNames" -}}
+{{- $n := int .Values.reconciler.buckets -}}
+{{- if or (lt $n 1) (gt $n 32) -}}{{- fail "reconciler.buckets must be between 1 and 32" -}}{{- end -}}
+{{- if eq $n 1 -}}
+["knscale-reconciler"]
+{{- else -}}
+{{- $names := list -}}
+{{- range $i := until $n -}}{{- $names = append $names (printf "knscale-reconciler-%d" $i) -}}{{- end -}}
+{{ append $names "knscale-reconciler-members" | toJson }}
+{{- end -}}
+{{- end -}}

@@ -84,6 +84,25 @@ def test_settings_parse_durations_and_overrides() -> None:
     assert len(str(err.value).splitlines()) == 2
 
 
+def test_buckets_are_validated_with_the_other_settings() -> None:
+    base = {"lease_namespace": "knscale-system", "lease_identity": "r1"}
+    s = build_reconcile_settings({**base, "buckets": "3"}, environ={})
+    assert s.lease is not None and s.lease.buckets == 3
+    assert build_reconcile_settings(base, environ={}).lease.buckets == 1  # type: ignore[union-attr]
+    with pytest.raises(SettingsError) as err:
+        build_reconcile_settings({**base, "buckets": "0", "retry_period": "soon"}, environ={})
+    assert "buckets" in str(err.value) and "retry_period" in str(err.value).replace("-", "_")
+    with pytest.raises(SettingsError) as err:
+        build_reconcile_settings({**base, "buckets": "33"}, environ={})
+    assert "buckets" in str(err.value)
+    with pytest.raises(SettingsError) as err:
+        build_reconcile_settings({**base, "buckets": "2", "no_leader_election": True}, environ={})
+    assert "--buckets > 1 needs leader election" in str(err.value)
+    with pytest.raises(SettingsError) as err:
+        build_reconcile_settings({**base, "buckets": "2", "lease_name": "x" * 250}, environ={})
+    assert "x-members" in str(err.value)
+
+
 class _SlowScaleFake(FakeKube):
     """Delivers SIGTERM to this process in the middle of the first scale write."""
 

@@ -16,6 +16,7 @@ from helpers.paths import REPO
 
 from knscale.cli import build_parser
 from knscale.settings.reconcile import build_reconcile_settings
+from reconciler.runtime.buckets import all_lease_names
 
 ROOT = REPO
 
@@ -109,5 +110,13 @@ def test_rbac_is_exactly_what_the_reconciler_uses(rendered: list[dict[str, Any]]
     assert granted == expected
     lease = one(rendered, "Role", "knscale-reconciler-lease")
     assert lease["metadata"]["namespace"] == "knscale-system"
-    assert lease["rules"][0]["resourceNames"] == ["knscale-reconciler"]
+    # get/update exactly on the Leases the Deployment's --lease-name and --buckets make it use
+    container = one(rendered, "Deployment", "knscale-reconciler")["spec"]["template"]["spec"]["containers"][0]
+    settings = build_reconcile_settings(
+        {**vars(build_parser().parse_args(container["args"])), "config": None},
+        environ={"POD_NAMESPACE": "knscale-system", "POD_NAME": "p"},
+    )
+    assert settings.lease is not None
+    names = all_lease_names(settings.lease.name, settings.lease.buckets)
+    assert lease["rules"][0]["resourceNames"] == names == ["knscale-reconciler"]
     assert all(r["resources"] == ["leases"] for r in lease["rules"])

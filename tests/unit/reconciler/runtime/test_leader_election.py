@@ -74,7 +74,7 @@ def test_leader_stops_writing_when_renewals_fail_before_a_standby_can_take_over(
 def test_guarded_writes_are_refused_once_fenced() -> None:
     fake, clock = FakeKube(), FakeClock()
     ctrl = build_controller(fake, clock, lease=cfg("a"))
-    assert ctrl.elector is not None and ctrl.elector.try_acquire_or_renew()
+    assert ctrl.elector is not None and ctrl.elector.run_round()
     ctrl.writer.create(LEASES, NS, {"metadata": {"name": "probe"}}, why="test")  # allowed while leading
     clock.advance(10)
     with pytest.raises(Fenced):
@@ -141,8 +141,8 @@ def test_failover_resumes_without_duplicate_writes() -> None:
     assert a.elector is not None and b.elector is not None
     for ctrl in (a, b):
         ctrl.step_informers()
-    assert a.elector.try_acquire_or_renew()
-    assert not b.elector.try_acquire_or_renew()
+    assert a.elector.run_round()
+    assert not b.elector.run_round()
     for _ in range(3):
         clock.advance(0.5)
         for ctrl in (a, b):
@@ -163,7 +163,7 @@ def test_failover_resumes_without_duplicate_writes() -> None:
     # a shuts down gracefully; b takes over and re-syncs everything it knows.
     a._shutdown()
     clock.advance(0.1)
-    assert b.elector.try_acquire_or_renew()
+    assert b.elector.run_round()
     b.step_informers()
     b.step()
     assert b.queue.failures == {}
