@@ -408,6 +408,9 @@ KNSCALE_PROMETHEUS_QUERY = KNSCALE_PREFIX + "prometheus-query"
 KNSCALE_SCALING_POLICY = KNSCALE_PREFIX + "scaling-policy"
 SCALING_POLICIES = ("kpa", "knscale")
 DEFAULT_SCALING_POLICY = "kpa"
+# Written by the reconciler, not by users: the learned state of the knscale policy (bounded JSON),
+# so a restarted or new leader continues where the old one was (docs/reconciler.md).
+KNSCALE_SCALING_STATE = KNSCALE_PREFIX + "scaling-state"
 
 OTHER_KEYS: tuple[Annotation, ...] = (
     Annotation(

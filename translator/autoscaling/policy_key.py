@@ -19,7 +19,11 @@ def scaling_policy_findings(out: Collector, ann: Mapping[str, str], role: str, f
         return
     choices = ", ".join(A.SCALING_POLICIES)
     if value not in A.SCALING_POLICIES:
-        hint = " (the cold-start-aware policy is called knscale)" if value.strip().lower() == "predictive" else ""
+        hint = (
+            " (the cold-start-aware policy is called knscale)"
+            if value.strip().lower() == "predictive"
+            else ""
+        )
         out.add(
             RuleId.KNS128,
             A.KNSCALE_SCALING_POLICY,
@@ -29,8 +33,10 @@ def scaling_policy_findings(out: Collector, ann: Mapping[str, str], role: str, f
         )
         return
     if role != "workload" or family != A.KPA:
-        where = "on a Knative object (Knative's own autoscaler scales revisions)" if role != "workload" else (
-            "with this autoscaler class"
+        where = (
+            "on a Knative object (Knative's own autoscaler scales revisions)"
+            if role != "workload"
+            else ("with this autoscaler class")
         )
         out.add(
             RuleId.KNS129,
