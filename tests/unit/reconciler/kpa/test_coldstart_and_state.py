@@ -14,7 +14,7 @@ from reconciler.kpa import registry, statecodec
 from reconciler.kpa.coldstart import KEEP, ColdStarts, PodStart, observe
 from reconciler.kpa.policy import DEFAULT_POLICY, KpaPolicy
 from reconciler.kpa.predictive import NBINS, Fit, PredictivePolicy, PredictiveState
-from translator.annotations.table import SCALING_POLICY, SCALING_POLICIES
+from translator.annotations.table import SCALING_POLICIES, SCALING_POLICY
 from translator.autoscaling.kpa import KpaSettings
 
 SETTINGS = KpaSettings()

@@ -11,6 +11,7 @@ from helpers.controller import build_controller
 
 from kubeapi.resources import DEPLOYMENTS, PODS
 from kubeapi.testing import CLASS_KEY, KPA, FakeKube, pod, workload
+from reconciler.kpa import registry
 from reconciler.kpa.predictive import PredictiveState
 from reconciler.kpa.windows import StatTotals
 from reconciler.metrics import RevisionKey, StaticCollector
@@ -149,6 +150,7 @@ def test_knscale_policy_learns_keeps_the_replica_and_stores_its_state() -> None:
     assert state.fit is not None and state.fit.keep >= 40.0  # 40 s gaps, S 40 s, κ 300: keep
     whys = [r.why for r in records]
     assert "learning" in whys and "keepalive" in whys, whys
+    assert set(whys) <= set(registry.REASONS)
     assert all(r.policy == "knscale" and r.cold_start == 40.0 for r in records)
     # While learning it is KPA (to zero 6 s + 30 s grace into a gap); once planned, kept warm.
     to_zero = [r.why for r in records if r.action == "scaled" and r.desired == 0]
