@@ -136,9 +136,15 @@ def test_knscale_policy_scales_a_deployment_and_measures_its_cold_start(workload
                 on_timeout=rec.tail,
             )
             load.write_text(json.dumps({f"{ns}/{name}": {"concurrency": 5.0}}))
+
+            def stored_gap() -> str | None:
+                text = (cp.get("deployment", name, ns)["metadata"].get("annotations") or {}).get(STATE)
+                return text if text and '"n":1' in text else None
+
+            # The first write (S alone) came at the first tick; the next waits out the 60 s throttle.
             stored = wait_until(
-                lambda: (cp.get("deployment", name, ns)["metadata"].get("annotations") or {}).get(STATE),
-                timeout=30,
+                stored_gap,
+                timeout=90,
                 what=f"{STATE} on the Deployment",
                 on_timeout=rec.tail,
             )
