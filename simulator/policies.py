@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.kpa.policy import DEFAULT_POLICY
-from reconciler.kpa.predictive import PredictiveParams, PredictivePolicy
+from reconciler.kpa.predictive import PredictiveParams
+from reconciler.kpa.registry import knscale_policy
 from simulator.baselines import HpaPolicy, HybridHistogram, KedaPolicy, KeepAlive
 from simulator.model import EventPolicyBase, ModelConfig, TickDriver
 from translator.autoscaling.kpa import KpaSettings, resolve_kpa_settings
@@ -93,6 +94,6 @@ def build(name: str, cfg: ModelConfig, params: dict[str, Any] | None = None) -> 
         if name.startswith("knscale-k"):
             values["miss_cost"] = seconds(name.removeprefix("knscale-k"))
         return Built(
-            name, TickDriver(PredictivePolicy(PredictiveParams(**values), name), kpa_settings(cc)), None
+            name, TickDriver(knscale_policy(PredictiveParams(**values), name), kpa_settings(cc)), None
         )
     raise PolicyError(f"unknown policy {name!r}")

@@ -27,7 +27,8 @@ exactly KPA's. Cost per tick is O(1); the plan is refitted in O(bins²) = 820 st
 scalars ≈ 0.8 kB of numbers per revision; ``state_size_bytes`` counts ≈ 3.1 kB of Python objects.
 
 The cold-start cost S is ``PredictiveParams.cold_start`` (in the simulator, the model's S);
-the reconciler can feed the measured creation→Ready time with ``record_cold_start``.
+the reconciler sets the median measured creation→Ready time (``registry.with_cold_start``;
+``record_cold_start`` is an EWMA alternative).
 """
 
 from __future__ import annotations

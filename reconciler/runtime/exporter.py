@@ -26,6 +26,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from reconciler.kpa.coldstart import PodStart
+
 WORKLOAD_LABELS = ("namespace", "name", "kind")
 
 
@@ -105,10 +107,61 @@ class ReconcilerMetrics:
         info.labels("reconciler", _knscale_version(), platform.python_version()).set(1)
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
+        # Scaling policies and the measured cold-start cost (docs/reconciler.md, scaling policies).
+        self.policy_decisions = Counter(
+            "knscale_reconciler_policy_decisions_total",
+            "KPA-loop decisions by scaling policy (kpa, knscale) and reason "
+            "(stable, panic, learning, keepalive, prewarm, released).",
+            ("policy", "reason"),
+            registry=r,
+        )
+        self.cold_start = Gauge(
+            "knscale_reconciler_cold_start_seconds",
+            "Median creation → Ready time of the target's last 16 pods: the knscale policy's S.",
+            WORKLOAD_LABELS,
+            registry=r,
+        )
+        self.model_download = Gauge(
+            "knscale_reconciler_model_download_seconds",
+            "Median model-download time (knscale-model-init) of the target's last 16 pods that ran it.",
+            WORKLOAD_LABELS,
+            registry=r,
+        )
+        buckets = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0)
+        self.pod_start_seconds = Histogram(
+            "knscale_reconciler_pod_start_seconds",
+            "Creation → Ready of every new pod of a KPA-loop target (all targets together).",
+            buckets=buckets,
+            registry=r,
+        )
+        self.pod_download_seconds = Histogram(
+            "knscale_reconciler_pod_model_download_seconds",
+            "Model download (knscale-model-init startedAt → finishedAt) of every new pod that ran it.",
+            buckets=buckets,
+            registry=r,
+        )
+
+    def set_cold_start(
+        self, namespace: str, name: str, kind: str, seconds: float | None, download: float | None
+    ) -> None:
+        for gauge, value in ((self.cold_start, seconds), (self.model_download, download)):
+            if value is not None:
+                gauge.labels(namespace, name, kind).set(value)
+
+    def observe_pod_start(self, start: PodStart) -> None:
+        self.pod_start_seconds.observe(start.seconds)
+        if start.download is not None:
+            self.pod_download_seconds.observe(start.download)
 
     def forget(self, namespace: str, name: str, kind: str) -> None:
         """Drop a deleted target's series so the exporter does not grow forever."""
-        for g in (self.desired_scale, self.actual_scale, self.panic_mode):
+        for g in (
+            self.desired_scale,
+            self.actual_scale,
+            self.panic_mode,
+            self.cold_start,
+            self.model_download,
+        ):
             with contextlib.suppress(KeyError):
                 g.remove(namespace, name, kind)
         with contextlib.suppress(KeyError):  # a counter per target would otherwise outlive it

@@ -245,8 +245,15 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     """What the controller reads of a pod: identity, labels, owner, readiness, address, start."""
     meta = pod.get("metadata") or {}
     status = pod.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    ready_cond = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready" and c.get("status") == "True"),
+        None,
+    )
+    ready = ready_cond is not None
+    ready_since = (
+        {"lastTransitionTime": ready_cond["lastTransitionTime"]}
+        if ready_cond and ready_cond.get("lastTransitionTime")
+        else {}
     )
     return {
         "apiVersion": pod.get("apiVersion", "v1"),
@@ -261,6 +268,7 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
                 "resourceVersion",
                 "deletionTimestamp",
                 "ownerReferences",
+                "creationTimestamp",
             )
             if k in meta
         },
@@ -268,6 +276,20 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
             "phase": status.get("phase"),
             "podIP": status.get("podIP"),
             "startTime": status.get("startTime"),
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False", **ready_since}],
+            # what the cold-start measurement reads (reconciler/scaling/pods.py: pod_start)
+            **{
+                key: [_slim_container(c) for c in status[key] if isinstance(c, dict)]
+                for key in ("initContainerStatuses", "containerStatuses")
+                if isinstance(status.get(key), list)
+            },
         },
     }
+
+
+def _slim_container(c: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": c.get("name"), "restartCount": c.get("restartCount") or 0}
+    done = (c.get("state") or {}).get("terminated")
+    if isinstance(done, dict):
+        out["state"] = {"terminated": {k: done.get(k) for k in ("startedAt", "finishedAt")}}
+    return out

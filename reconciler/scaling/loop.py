@@ -26,7 +26,7 @@ from typing import Any
 
 from kubeapi.errors import ApiError, Conflict, Invalid, NotFound
 from kubeapi.resources import PODS, SCALEDOBJECTS, WORKLOADS
-from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.kpa.policy import DEFAULT_POLICY, Policy
 from reconciler.kpa.scaler import ScaleContext
 from reconciler.metrics.base import Collection, CollectTarget, PodInfo, RevisionKey, missing
 from reconciler.metrics.store import MetricsStore
@@ -45,12 +45,10 @@ from reconciler.runtime.objects import (
 )
 from reconciler.runtime.ports import Cache, Fenced, Writer
 from reconciler.scaling.decisionlog import log_scale_decision
-from reconciler.scaling.pods import PodIndex, pod_is_ready
-from reconciler.scaling.sources import (
-    DecisionRecord,
-    MetricSources,
-    SourceChoice,
-)
+from reconciler.scaling.pods import PodIndex, pod_is_ready, pod_start
+from reconciler.scaling.policies import PolicySlot, Step
+from reconciler.scaling.sources import DecisionRecord, MetricSources, SourceChoice, conflicting_scaled_object
+from reconciler.scaling.stored import store_state
 from translator.autoscaling.kpa import KpaSettings, resolve_kpa_settings
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding
@@ -72,7 +70,8 @@ class _Target:
     workload: dict[str, Any]
     settings: KpaSettings
     source: SourceChoice
-    state: KpaState | None = None
+    slot: PolicySlot
+    last: Step | None = None  # the policy's last step (policy name, reason, S) for the record
     pods: tuple[PodInfo, ...] = ()
     ready: int = 0
     missing: str | None = None  # reported "metrics missing" reason while it lasts
@@ -89,7 +88,7 @@ class KpaScaler:
         metrics: ReconcilerMetrics,
         config: Callable[[], KnscaleConfig],
         sources: MetricSources,
-        policy: Policy[KpaState] = DEFAULT_POLICY,
+        policy: Policy[Any] = DEFAULT_POLICY,
         namespace: str | None = None,
         on_decision: Callable[[DecisionRecord], None] | None = None,
         owns: Callable[[str], bool] = lambda _key: True,
@@ -168,8 +167,11 @@ class KpaScaler:
                 source = self._sources.choose(obj, settings)
                 target = self._targets.get(key)
                 if target is None:
-                    target = _Target(key, rkey, obj, settings, source)
+                    target = _Target(key, rkey, obj, settings, source, PolicySlot(self._policy))
                     self._targets[key] = target
+                target.slot.choose(settings.scaling_policy)
+                for start in target.slot.observe_pods(s for s in map(pod_start, ready) if s is not None):
+                    self._metrics.observe_pod_start(start)
                 if blocked and blocked != target.blocked:
                     self._recorder.event(obj, "Warning", "TranslationFailed", blocked)
                 target.blocked = blocked
@@ -227,6 +229,7 @@ class KpaScaler:
                 continue  # its bucket went since the last refresh
             try:
                 records.append(self._tick_one(target, now))
+                store_state(target.slot, target.key, self._writer, self._cache, now)
             except Fenced:
                 raise
             except Exception:  # one broken workload must not stop the others
@@ -239,23 +242,21 @@ class KpaScaler:
         current = spec_replicas if isinstance(spec_replicas, int) else None
         held = current if current is not None else 1  # what "keep the scale" reports as desired
         settings = target.settings
+        target.last = None
         if target.blocked is not None:
             return self._record(target, None, None, current, held, "-", "blocked", target.blocked)
-        conflict = self._conflicting_scaled_object(target)
+        conflict = conflicting_scaled_object(self._cache.items(SCALEDOBJECTS), *target.key)
         if conflict is not None:
             self._recorder.event(target.workload, "Warning", "ConflictingScaledObject", conflict)
             return self._record(target, None, None, current, held, "-", "blocked", conflict)
         with self._lock:
             observation = self._store.observation(target.rkey, settings, target.ready, True, now)
             latest = self._store.latest(target.rkey)
-            if target.state is None:
-                target.state = self._policy.initial_state(settings, target.ready, current, now)
             ctx = ScaleContext(
                 current_replicas=current, ready_pods=target.ready, zero_capable=target.source.zero_capable
             )
-            result, new_state = self._policy.step(settings, target.state, observation, ctx, now)
-            target.state = new_state
-        decision, outcome = result.decision, result.outcome
+            target.last = target.slot.step(settings, observation, ctx, target.workload, now)
+        decision, outcome = target.last.result.decision, target.last.result.outcome
         self._report_missing(
             target, decision.valid, observation.missing_reason or (latest.reason if latest else "")
         )
@@ -332,20 +333,6 @@ class KpaScaler:
         )
         return self._record(target, stable, panic, current, replicas, mode, "scaled", reason)
 
-    def _conflicting_scaled_object(self, target: _Target) -> str | None:
-        """A ScaledObject (KEDA's HPA) scaling the same workload would fight this loop."""
-        kind, ns, name = target.key
-        for so in self._cache.items(SCALEDOBJECTS):
-            if namespace_of(so) != ns:
-                continue
-            ref = (so.get("spec") or {}).get("scaleTargetRef") or {}
-            if ref.get("name") == name and (ref.get("kind") or "Deployment") == kind:
-                return (
-                    f"ScaledObject {name_of(so)} also scales this {kind}; not scaling it with the KPA loop "
-                    "(delete the ScaledObject or change the class annotation)"
-                )
-        return None
-
     def _report_missing(self, target: _Target, valid: bool, reason: str) -> None:
         if valid:
             if target.missing is not None:
@@ -371,6 +358,9 @@ class KpaScaler:
         reason: str,
     ) -> DecisionRecord:
         kind, ns, name = target.key
+        starts = target.slot.starts
+        self._metrics.set_cold_start(ns, name, kind, starts.cold_start, starts.download)
+        policy, why, cold = target.slot.view(target.last)
         record = DecisionRecord(
             kind,
             ns,
@@ -384,9 +374,15 @@ class KpaScaler:
             mode,
             action,
             reason,
+            policy,
+            why,
+            cold,
+            starts.download,
         )
         self._metrics.decisions.labels(kind, mode, action).inc()
-        log_scale_decision(record, self._policy.name)
+        log_scale_decision(record, policy)
+        if why != "-":
+            self._metrics.policy_decisions.labels(policy, why).inc()
         if self._on_decision is not None:
             self._on_decision(record)
         return record

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.kpa.coldstart import PodStart
+from reconciler.runtime.clock import parse_time
 from reconciler.runtime.objects import meta, namespace_of
+from translator.injection.common import INIT_CONTAINER_NAME
 
 # ---- label selectors ------------------------------------------------------------------------
 
@@ -68,3 +71,35 @@ class PodIndex:
         else:
             candidates = self._by_ns.get(namespace, [])
         return [p for p in candidates if selector_matches(selector, meta(p).get("labels") or {})]
+
+
+# ---- cold-start cost ------------------------------------------------------------------------
+
+
+def pod_start(pod: Mapping[str, Any]) -> PodStart | None:
+    """creation → Ready of a ready pod, and its model download: knscale's init container
+    (`knscale-model-init`) from startedAt to finishedAt. None when a timestamp is missing, or when
+    a container restarted (its Ready time would then be the last restart's, not the start's)."""
+    status = pod.get("status") or {}
+    created = parse_time(meta(pod).get("creationTimestamp"))
+    ready_at = next(
+        (
+            parse_time(c.get("lastTransitionTime"))
+            for c in status.get("conditions") or []
+            if c.get("type") == "Ready" and c.get("status") == "True"
+        ),
+        None,
+    )
+    if created is None or ready_at is None:
+        return None
+    statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    if any((c.get("restartCount") or 0) > 0 for c in statuses if c.get("name") != INIT_CONTAINER_NAME):
+        return None
+    download = None
+    for c in status.get("initContainerStatuses") or []:
+        if c.get("name") == INIT_CONTAINER_NAME:
+            done = (c.get("state") or {}).get("terminated") or {}
+            began, ended = parse_time(done.get("startedAt")), parse_time(done.get("finishedAt"))
+            if began is not None and ended is not None:
+                download = max(0.0, ended - began)
+    return PodStart(str(meta(pod).get("uid") or meta(pod).get("name")), created, ready_at, download)

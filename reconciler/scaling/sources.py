@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.metrics.base import Collector
-from reconciler.runtime.objects import annotations_of
+from reconciler.runtime.objects import annotations_of, name_of, namespace_of
 from translator.annotations.table import KNSCALE_PROMETHEUS_QUERY
 from translator.autoscaling.kpa import KpaSettings
 
@@ -57,6 +57,22 @@ class MetricSources:
         return out
 
 
+def conflicting_scaled_object(
+    scaled_objects: Iterable[Mapping[str, Any]], kind: str, ns: str, name: str
+) -> str | None:
+    """A ScaledObject (KEDA's HPA) scaling the same workload would fight the KPA loop."""
+    for so in scaled_objects:
+        if namespace_of(so) != ns:
+            continue
+        ref = (so.get("spec") or {}).get("scaleTargetRef") or {}
+        if ref.get("name") == name and (ref.get("kind") or "Deployment") == kind:
+            return (
+                f"ScaledObject {name_of(so)} also scales this {kind}; not scaling it with the KPA loop "
+                "(delete the ScaledObject or change the class annotation)"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
     """What one tick decided for one workload — printed in dry-run mode, exported as metrics."""
@@ -73,13 +89,18 @@ class DecisionRecord:
     mode: str
     action: str  # scaled | unchanged | held | would-scale | blocked | failed
     reason: str
+    policy: str = "-"  # knscale.dev/scaling-policy: kpa | knscale
+    why: str = "-"  # reconciler.kpa.registry.REASONS: stable, panic, learning, keepalive, prewarm, released
+    cold_start: float | None = None  # S: creation → Ready of recent pods (median), or the policy's
+    download: float | None = None  # of which the model download (median of the pods that ran one)
 
     def line(self) -> str:
         def fmt(x: float | None) -> str:
             return "-" if x is None else f"{x:g}"
 
         return (
-            f"{self.kind} {self.namespace}/{self.name}: observed {self.metric} "
+            f"{self.kind} {self.namespace}/{self.name}: policy={self.policy} why={self.why} "
+            f"cold_start={fmt(self.cold_start)} download={fmt(self.download)} observed {self.metric} "
             f"stable={fmt(self.observed_stable)} panic={fmt(self.observed_panic)} ready={self.ready} "
             f"current={self.current} desired={self.desired} mode={self.mode} action={self.action} "
             f"reason={self.reason}"

@@ -403,6 +403,14 @@ LINT_IGNORE = KNSCALE_PREFIX + "lint-ignore"
 # The Prometheus query the reconciler's KPA loop reads for a plain Deployment/StatefulSet whose
 # requests are counted at the ingress (what makes scale to zero possible without an activator).
 KNSCALE_PROMETHEUS_QUERY = KNSCALE_PREFIX + "prometheus-query"
+# Which scaling policy knscale's KPA loop runs for a kpa-class workload (reconciler/kpa/registry.py
+# maps each name to the object the simulator runs under the same name).
+KNSCALE_SCALING_POLICY = KNSCALE_PREFIX + "scaling-policy"
+SCALING_POLICIES = ("kpa", "knscale")
+DEFAULT_SCALING_POLICY = "kpa"
+# Written by the reconciler, not by users: the learned state of the knscale policy (bounded JSON),
+# so a restarted or new leader continues where the old one was (docs/reconciler.md).
+KNSCALE_SCALING_STATE = KNSCALE_PREFIX + "scaling-state"
 
 OTHER_KEYS: tuple[Annotation, ...] = (
     Annotation(
@@ -428,6 +436,16 @@ OTHER_KEYS: tuple[Annotation, ...] = (
         Owner.KNSCALE,
         NO_CLASS,
         "PromQL giving a kpa-class workload's revision-wide concurrency or RPS, read by knscale reconcile",
+    ),
+    Annotation(
+        KNSCALE_SCALING_POLICY,
+        ValueType.ENUM,
+        Owner.KNSCALE,
+        ONLY_KPA,
+        "policy knscale reconcile scales a kpa-class workload with: kpa (Knative's KPA) or knscale "
+        "(KPA under load, a learned keep-alive/pre-warm plan for idle gaps)",
+        default=DEFAULT_SCALING_POLICY,
+        choices=SCALING_POLICIES,
     ),
 )
 
@@ -584,3 +602,4 @@ SCALE_DOWN_RULES = get("hpa-scale-down-rules")
 OVERRIDE = get("scaled-object-override")
 AUTO_CREATE = get("scaled-object-auto-create")
 PROGRESS = BY_NAME[PROGRESS_DEADLINE]
+SCALING_POLICY = BY_NAME[KNSCALE_SCALING_POLICY]

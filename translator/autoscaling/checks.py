@@ -23,6 +23,7 @@ from translator.annotations import model_keys
 from translator.annotations import table as A
 from translator.autoscaling.collector import Collector
 from translator.autoscaling.knative import knative_rules
+from translator.autoscaling.policy_key import scaling_policy_findings
 from translator.autoscaling.traps import silent_traps
 from translator.config.autoscaler import HPA_CLASS, KPA_CLASS, AutoscalerConfig
 from translator.config.knscale import KnscaleConfig
@@ -66,10 +67,11 @@ def autoscaling_findings(
         return out.findings
     class_value = A.autoscaler_class(strings, config.autoscaler.pod_autoscaler_class)
     knative_rules(out, strings, class_value, config.autoscaler, progress=knative_site)
+    family = A.class_family(class_value)
+    scaling_policy_findings(out, strings, role, family)
     if out.has_errors:
         return out.findings
 
-    family = A.class_family(class_value)
     _class_effects(out, strings, family, class_value)
     revision = revision_of(obj, role, config.autoscaler.pod_autoscaler_class)
     if revision is not None and family == A.KPA:

@@ -54,6 +54,9 @@ class KpaSettings:
     # Added by the translator work: serving.knative.dev/progress-deadline, else config-deployment's
     # 600 s. The KPA gives up activating after progress_deadline + 30 s (activation timeout).
     progress_deadline: float = DEFAULT_PROGRESS_DEADLINE_S
+    # knscale.dev/scaling-policy: which policy knscale's own loop runs (not a decider knob; the
+    # reconciler picks the Policy object by it, reconciler/kpa/registry.py).
+    scaling_policy: str = A.DEFAULT_SCALING_POLICY
 
     def to_spec(self) -> dict[str, Any]:
         """camelCase fields, as `knscale translate` prints them (kind KpaSettings)."""
@@ -148,7 +151,13 @@ def resolve_kpa_settings(
         ),
         aggregation=aggregation,
         progress_deadline=_or(A.read_seconds(annotations, A.PROGRESS), DEFAULT_PROGRESS_DEADLINE_S),
+        scaling_policy=_policy(A.read_string(annotations, A.SCALING_POLICY)),
     )
+
+
+def _policy(text: str | None) -> str:
+    # An unknown name is KNS128 (lint, /validate; the reconciler does not scale the workload).
+    return text if text in A.SCALING_POLICIES else A.DEFAULT_SCALING_POLICY
 
 
 T = TypeVar("T")

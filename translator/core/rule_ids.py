@@ -65,6 +65,8 @@ class RuleId(StrEnum):
     KNS124 = "KNS124"
     KNS125 = "KNS125"
     KNS126 = "KNS126"
+    KNS128 = "KNS128"
+    KNS129 = "KNS129"
     KNS201 = "KNS201"
     KNS202 = "KNS202"
     KNS203 = "KNS203"

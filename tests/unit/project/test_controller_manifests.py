@@ -93,7 +93,7 @@ def test_rbac_is_exactly_what_the_reconciler_uses(rendered: list[dict[str, Any]]
     }
     read = {"get", "list", "watch"}
     expected = (
-        {("apps", r, v) for r in ("deployments", "statefulsets") for v in read}
+        {("apps", r, v) for r in ("deployments", "statefulsets") for v in (*read, "patch")}
         | {
             ("apps", f"{r}/scale", v)
             for r in ("deployments", "statefulsets")
