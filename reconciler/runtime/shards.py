@@ -168,9 +168,11 @@ class BucketElector:
     def subscribe(self, callback: Callable[[OwnershipChange], None]) -> None:
         self._subscribers.append(callback)
 
-    def _notify(self) -> None:
+    def _notify(self, regained: frozenset[int] = frozenset()) -> None:
         now = self.held()
-        gained, lost = now - self._notified, self._notified - now
+        # `regained`: buckets whose ownership lapsed between rounds (a renewal stuck past the
+        # renew deadline) and that this round renewed: keys dropped while lapsed need a resync.
+        gained, lost = (now - self._notified) | (now & regained), self._notified - now
         self._notified = now
         if gained or lost:
             log.info(
@@ -186,6 +188,7 @@ class BucketElector:
     def run_round(self) -> frozenset[int]:
         """One election round (see the module docstring). Returns the buckets held after it."""
         with self._round_lock:
+            lapsed = self._notified - self.held()
             members = self._members.heartbeat() if self._members is not None else 1
             for e in self._electors:
                 e.lapse()  # renewals failed past the deadline: no longer leading
@@ -202,7 +205,7 @@ class BucketElector:
                     continue
                 if self._electors[i].try_acquire_or_renew(acquire=room > 0):
                     room -= 1
-        self._notify()
+        self._notify(regained=lapsed)
         return self.held()
 
     def run(self, stop: threading.Event) -> None:
