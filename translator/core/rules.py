@@ -135,6 +135,7 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(RuleId.KNS124, W, "kpa-class workload without a metrics source knscale can read"),
     Rule(RuleId.KNS125, W, "min-scale 0 on a workload that can never reach zero"),
     Rule(RuleId.KNS126, W, "no max-scale: the ScaledObject or HPA scales up to 2147483647"),
+    Rule(RuleId.KNS127, W, "knscale's autoscaler class on a workload no PodAutoscaler scales"),
     # ---- KNS2xx: autoscaler-keda / KEDA translation -------------------------------------
     Rule(RuleId.KNS201, E, "a Prometheus metric needs a prometheus-query"),
     Rule(RuleId.KNS202, E, "prometheus-query template is invalid"),
