@@ -36,6 +36,8 @@ from kubeapi.resources import (
 )
 from reconciler.hpa.sync import ScaledObjectSync, SyncResult
 from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.podautoscaler.loop import PaScaler
+from reconciler.podautoscaler.probe import ActivatorProber
 from reconciler.runtime.cache import InformerCache
 from reconciler.runtime.clock import Clock, SystemClock
 from reconciler.runtime.events import EventRecorder, PrintingRecorder, Recorder
@@ -82,6 +84,7 @@ class ControllerOptions:
     dry_run: bool = False
     lease: LeaseConfig | None = None  # None: no election (dry run, or a single replica by choice)
     identity: str = field(default_factory=default_identity)
+    activator_probe_address: str | None = None  # tests: probe the activator at HOST:PORT
 
 
 class Controller:
@@ -167,6 +170,19 @@ class Controller:
             namespace=options.namespace,
             on_decision=self._on_decision,
         )
+        # knscale's autoscaler class (reconciler/podautoscaler): PAs of autoscaling.knscale.dev only.
+        self.pas = PaScaler(
+            cache=self.cache,
+            writer=self.writer,
+            sync=self.sync,
+            recorder=self.recorder,
+            metrics=self.metrics,
+            config=config,
+            sources=sources,
+            prober=ActivatorProber(options.activator_probe_address),
+            namespace=options.namespace,
+            on_decision=self._on_decision,
+        )
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = (
             None  # one thread at a time: tests, or the scrape thread
@@ -190,6 +206,7 @@ class Controller:
     def _on_stopped_leading(self) -> None:
         self.metrics.is_leader.set(0)
         self.kpa.forget_state()
+        self.pas.forget_state()
 
     # ---- events → work ------------------------------------------------------------------------
 
@@ -274,9 +291,14 @@ class Controller:
         connection pools bound to the loop they first ran on, so it is always the same one)."""
         now = self.clock.now()
         self.kpa.refresh(now)
+        self.pas.refresh(now)
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-        self._loop.run_until_complete(self.kpa.scrape(now))
+
+        async def both() -> None:
+            await asyncio.gather(self.kpa.scrape(now), self.pas.scrape(now))
+
+        self._loop.run_until_complete(both())
 
     def tick(self) -> list[DecisionRecord]:
         """One KPA tick: refresh the tracked set and decide every workload."""
@@ -284,6 +306,8 @@ class Controller:
         started = self.clock.monotonic()
         self.kpa.refresh(now)
         records = self.kpa.tick(now)
+        self.pas.refresh(now)
+        records += self.pas.tick(now)
         self.metrics.loop_duration.observe(max(0.0, self.clock.monotonic() - started))
         return records
 
