@@ -132,7 +132,8 @@ def _pod_address_overrides(items: Any, problems: list[str]) -> dict[str, str]:
     overrides: dict[str, str] = {}
     for item in items or []:
         pod, sep, addr = str(item).partition("=")
-        if not sep or not is_dns1123_subdomain(pod.removesuffix("*")):
+        name = pod[:-1] + "x" if pod.endswith("*") else pod  # a prefix may end in "-"
+        if not sep or not is_dns1123_subdomain(name):
             problems.append(f"--pod-address-override: {item!r} must be POD=HOST:PORT (or PREFIX*=HOST:PORT)")
         elif not is_host_port(addr):
             problems.append(f"--pod-address-override: {item!r}: {addr!r} is not HOST:PORT")

@@ -233,7 +233,11 @@ def knative_rules(
     # metric, judged against the class annotation or the cluster's default class
     if A.METRIC.name in ann:
         metric = ann[A.METRIC.name]
-        if class_value in KPA_LIKE and metric not in ("concurrency", "rps"):
+        # Knative's PA defaulting writes metric "" for a class it does not know (knscale's): that
+        # is the default, concurrency, as knscale's reconciler reads it.
+        if class_value == KNSCALE_CLASS and metric == "":
+            pass
+        elif class_value in KPA_LIKE and metric not in ("concurrency", "rps"):
             fix = (
                 f"set {A.CLASS.name}: {HPA_CLASS} to scale on {metric}"
                 if metric

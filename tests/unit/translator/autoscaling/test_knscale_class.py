@@ -44,6 +44,8 @@ def test_kpa_checks_apply_as_for_kpa() -> None:
     # metric: concurrency or rps only (Knative checks it for kpa only; knscale for its class too)
     assert errors(lint(service({**CLASS, P + "metric": "cpu"}))) == {("KNS105", P + "metric")}
     assert errors(lint(service({**CLASS, P + "metric": "rps"}))) == set()
+    # Knative's PA defaulting writes metric "" for a class it does not know: the default, concurrency
+    assert errors(lint(service({**CLASS, P + "metric": ""}))) == set()
     # aggregation algorithm with the class annotation: an error, as for an explicit kpa class
     bad_algo = {**CLASS, P + "metric-aggregation-algorithm": "median"}
     assert errors(lint(service(bad_algo))) == {("KNS110", P + "metric-aggregation-algorithm")}
