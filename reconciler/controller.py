@@ -38,6 +38,8 @@ from kubeapi.resources import (
 )
 from reconciler.hpa.sync import ScaledObjectSync, SyncResult
 from reconciler.kpa.policy import DEFAULT_POLICY, KpaState, Policy
+from reconciler.podautoscaler.loop import PaScaler
+from reconciler.podautoscaler.probe import ActivatorProber
 from reconciler.runtime.buckets import OwnAll, Ownership, OwnershipChange, target_key
 from reconciler.runtime.cache import InformerCache
 from reconciler.runtime.clock import Clock, SystemClock
@@ -86,6 +88,7 @@ class ControllerOptions:
     dry_run: bool = False
     lease: LeaseConfig | None = None  # None: no election (dry run, or a single replica by choice)
     identity: str = field(default_factory=default_identity)
+    activator_probe_address: str | None = None  # tests: probe the activator at HOST:PORT
 
 
 class Controller:
@@ -172,6 +175,20 @@ class Controller:
             on_decision=self._on_decision,
             owns=self.ownership.owns,
         )
+        # knscale's autoscaler class (reconciler/podautoscaler): PAs of autoscaling.knscale.dev only.
+        self.pas = PaScaler(
+            cache=self.cache,
+            writer=self.writer,
+            sync=self.sync,
+            recorder=self.recorder,
+            metrics=self.metrics,
+            config=config,
+            sources=sources,
+            prober=ActivatorProber(options.activator_probe_address),
+            namespace=options.namespace,
+            on_decision=self._on_decision,
+            owns=self.ownership.owns,
+        )
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = (
             None  # one thread at a time: tests, or the scrape thread
@@ -192,6 +209,7 @@ class Controller:
         self.metrics.buckets_held.set(len(held))
         if change.lost:
             self.kpa.forget_state(change.lost_key)
+            self.pas.forget_state(change.lost_key)
         if change.gained:  # the main loop re-enqueues every key it now owns
             self._became_leader.set()
             self._wake.set()
@@ -284,9 +302,14 @@ class Controller:
         connection pools bound to the loop they first ran on, so it is always the same one)."""
         now = self.clock.now()
         self.kpa.refresh(now)
+        self.pas.refresh(now)
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-        self._loop.run_until_complete(self.kpa.scrape(now))
+
+        async def both() -> None:
+            await asyncio.gather(self.kpa.scrape(now), self.pas.scrape(now))
+
+        self._loop.run_until_complete(both())
 
     def tick(self) -> list[DecisionRecord]:
         """One KPA tick: refresh the tracked set and decide every workload."""
@@ -294,6 +317,8 @@ class Controller:
         started = self.clock.monotonic()
         self.kpa.refresh(now)
         records = self.kpa.tick(now)
+        self.pas.refresh(now)
+        records += self.pas.tick(now)
         self.metrics.loop_duration.observe(max(0.0, self.clock.monotonic() - started))
         return records
 

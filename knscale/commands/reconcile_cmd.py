@@ -80,7 +80,13 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="POD=HOST:PORT",
-        help="scrape this pod's queue-proxy stats at HOST:PORT instead of its IP (repeatable; tests)",
+        help="scrape this pod's queue-proxy stats at HOST:PORT instead of its IP; POD may end in * to "
+        "match a name prefix (repeatable; tests)",
+    )
+    p.add_argument(
+        "--activator-probe-address",
+        metavar="HOST:PORT",
+        help="send the activator probe of knscale-class revisions to HOST:PORT (tests, on loopback)",
     )
     p.add_argument("--metrics-file", help="read every workload's totals from this JSON file (tests, demos)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -152,6 +158,7 @@ def _serve(settings: Any, config: ConfigSource) -> int:
         resync_period=settings.resync_period,
         dry_run=settings.dry_run,
         lease=settings.lease,
+        activator_probe_address=settings.activator_probe_address,
         **({"identity": settings.lease.identity} if settings.lease else {}),
     )
     metrics = ReconcilerMetrics()

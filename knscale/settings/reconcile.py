@@ -75,6 +75,7 @@ class ReconcileSettings(BaseModel):
     prometheus_timeout: Seconds = Field(3.0, ge=0.1, le=60)
     scrape_timeout: Seconds = Field(3.0, ge=0.1, le=60)
     pod_address_overrides: Mapping[str, str] = Field(default_factory=dict)
+    activator_probe_address: str | None = None
     metrics_file: ExistingFile = None
     config_file: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -136,8 +137,9 @@ def _pod_address_overrides(items: Any, problems: list[str]) -> dict[str, str]:
     overrides: dict[str, str] = {}
     for item in items or []:
         pod, sep, addr = str(item).partition("=")
-        if not sep or not is_dns1123_subdomain(pod):
-            problems.append(f"--pod-address-override: {item!r} must be POD=HOST:PORT")
+        name = pod[:-1] + "x" if pod.endswith("*") else pod  # a prefix may end in "-"
+        if not sep or not is_dns1123_subdomain(name):
+            problems.append(f"--pod-address-override: {item!r} must be POD=HOST:PORT (or PREFIX*=HOST:PORT)")
         elif not is_host_port(addr):
             problems.append(f"--pod-address-override: {item!r}: {addr!r} is not HOST:PORT")
         else:
@@ -192,6 +194,11 @@ def build_reconcile_settings(
     if raw.get("prometheus_query") and not raw.get("prometheus_url"):
         problems.append("--prometheus-query needs --prometheus-url")
     values["pod_address_overrides"] = _pod_address_overrides(raw.get("pod_address_override"), problems)
+    probe = raw.get("activator_probe_address")
+    if probe is not None and not is_host_port(str(probe)):
+        problems.append(f"--activator-probe-address: {probe!r} is not HOST:PORT")
+    elif probe is not None:
+        values["activator_probe_address"] = str(probe)
     values["lease"] = _lease(raw, env, problems)
     values["config_file"] = str(raw["config"]) if raw.get("config") else None
     if "log_format" not in values and env.get("KNSCALE_LOG_FORMAT"):

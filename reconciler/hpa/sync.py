@@ -185,6 +185,24 @@ class ScaledObjectSync:
         self._recorder.event(owner, "Normal", f"{kind}Updated", f"Updated the spec of {kind} {name}")
         return written
 
+    def ensure_owned(
+        self,
+        res: Resource,
+        owner: Mapping[str, Any],
+        desired: dict[str, Any],
+        result: SyncResult,
+        *,
+        conds: PaConditions | None = None,
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """`_ensure` for the other PodAutoscaler classes (reconciler/podautoscaler): (live object,
+        True), or (None, False) with `result` saying why the sync cannot go on."""
+        try:
+            return self._ensure(res, owner, desired, result, conds=conds), True
+        except _Stop as stop:
+            result.requeue_after = stop.requeue_after
+            result.problem = stop.problem
+            return None, False
+
     # ---- PodAutoscaler ------------------------------------------------------------------------
 
     def sync_pod_autoscaler(self, pa: dict[str, Any]) -> SyncResult:
@@ -209,7 +227,7 @@ class ScaledObjectSync:
         # refuses the write with 422 and conditions such as TranslationFailed are never stored.
         status.setdefault("serviceName", "")
         status.setdefault("metricsServiceName", "")
-        self._write_pa_status(pa, status, result)
+        self.write_pa_status(pa, status, result)
         return result
 
     def _reconcile_pa(
@@ -273,7 +291,8 @@ class ScaledObjectSync:
         desired.pop("status", None)
         return desired
 
-    def _write_pa_status(self, pa: dict[str, Any], status: dict[str, Any], result: SyncResult) -> None:
+    def write_pa_status(self, pa: dict[str, Any], status: dict[str, Any], result: SyncResult) -> None:
+        """The /status write, only when the status changed (shared with reconciler/podautoscaler)."""
         if status_view(status) == status_view(pa.get("status")):
             return
         body = copy.deepcopy(pa)

@@ -39,8 +39,25 @@ class ScrapeError(Exception):
     """One pod could not give a usable Stat."""
 
 
+def _override_for(name: str, overrides: Mapping[str, str]) -> str | None:
+    """The exact pod name's override, else the longest ``PREFIX*`` one that matches (pods of a
+    Deployment have generated names; tests point all of them at one loopback server)."""
+    exact = overrides.get(name)
+    if exact is not None:
+        return exact
+    best: tuple[int, str] | None = None
+    for pattern, address in overrides.items():
+        if (
+            pattern.endswith("*")
+            and name.startswith(pattern[:-1])
+            and (best is None or len(pattern) > best[0])
+        ):
+            best = (len(pattern), address)
+    return best[1] if best else None
+
+
 def _pod_address(pod: PodInfo, port: int, overrides: Mapping[str, str]) -> str:
-    override = overrides.get(pod.name)
+    override = _override_for(pod.name, overrides)
     if override is not None:
         if not is_host_port(override):
             raise ScrapeError(f"address override {override!r} is not host:port")

@@ -179,3 +179,15 @@ class GuardedWriter:
         out = self._api.patch(res, namespace, name, patch, patch_type=patch_type, subresource=subresource)
         self._metrics.writes.labels(str(res), f"patch{'/' + subresource if subresource else ''}").inc()
         return out
+
+
+def scale_patch(current: int | None, replicas: int) -> list[dict[str, Any]]:
+    """The JSON patch of a scale subresource's ``spec.replicas`` (docs/reconciler.md): a ``test`` of
+    the value decided on, then ``replace`` — or, from zero, a bare ``add``: an autoscaling/v1
+    Scale at zero has no ``replicas`` field (omitempty) to test or replace."""
+    if current:
+        return [
+            {"op": "test", "path": "/spec/replicas", "value": current},
+            {"op": "replace", "path": "/spec/replicas", "value": replicas},
+        ]
+    return [{"op": "add", "path": "/spec/replicas", "value": replicas}]

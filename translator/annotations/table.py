@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from translator.annotations import model_keys
-from translator.config.autoscaler import HPA_CLASS, KPA_CLASS
+from translator.config.autoscaler import HPA_CLASS, KNSCALE_CLASS, KPA_CLASS
 from translator.core import values
 
 AUTOSCALING_PREFIX = "autoscaling.knative.dev/"
@@ -70,7 +70,8 @@ ONLY_KPA = frozenset({KPA})
 ONLY_HPA = frozenset({HPA})
 NO_CLASS: frozenset[str] = frozenset()  # not tied to an autoscaler class
 
-CLASS_NAMES = {KPA_CLASS: KPA, HPA_CLASS: HPA}
+# knscale's class reads every KPA key with Knative's meaning: it is of the KPA family.
+CLASS_NAMES = {KPA_CLASS: KPA, HPA_CLASS: HPA, KNSCALE_CLASS: KPA}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,8 @@ KNATIVE_KEYS: tuple[Annotation, ...] = (
         ValueType.STRING,
         Owner.KNATIVE,
         BOTH,
-        "which autoscaler scales the revision: kpa.autoscaling.knative.dev or hpa.autoscaling.knative.dev",
+        "which autoscaler scales the revision: kpa.autoscaling.knative.dev, hpa.autoscaling.knative.dev "
+        "or knscale's autoscaling.knscale.dev",
         default=KPA_CLASS,
         config_key="pod-autoscaler-class",
     ),
@@ -564,8 +566,8 @@ def class_family(class_value: str) -> str | None:
 
 
 def default_metric(class_value: str) -> str:
-    """Knative's per-class default metric (`pa_defaults.go`)."""
-    return {KPA_CLASS: "concurrency", HPA_CLASS: "cpu"}.get(class_value, "")
+    """Knative's per-class default metric (`pa_defaults.go`); knscale's class, like kpa, concurrency."""
+    return {KPA_CLASS: "concurrency", HPA_CLASS: "cpu", KNSCALE_CLASS: "concurrency"}.get(class_value, "")
 
 
 def metric_of(annotations: Mapping[str, Any], class_value: str) -> str:

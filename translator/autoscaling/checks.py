@@ -25,7 +25,7 @@ from translator.autoscaling.collector import Collector
 from translator.autoscaling.knative import knative_rules
 from translator.autoscaling.policy_key import scaling_policy_findings
 from translator.autoscaling.traps import silent_traps
-from translator.config.autoscaler import HPA_CLASS, KPA_CLASS, AutoscalerConfig
+from translator.config.autoscaler import HPA_CLASS, KNSCALE_CLASS, KPA_CLASS, AutoscalerConfig
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.objects import META_ANNOTATIONS, AnnotationSite, controlled_by_revision
@@ -73,6 +73,18 @@ def autoscaling_findings(
         return out.findings
 
     _class_effects(out, strings, family, class_value)
+    if role == "workload" and class_value == KNSCALE_CLASS:
+        # knscale's class is a PodAutoscaler class: only Knative revisions have one. A plain
+        # workload with it is scaled by nothing (knscale's own loop takes the kpa class).
+        out.add(
+            RuleId.KNS127,
+            A.CLASS.name,
+            class_value,
+            f"{KNSCALE_CLASS} is a PodAutoscaler class for Knative revisions; nothing scales a plain "
+            f"{obj.get('kind')} that carries it",
+            f"use {KPA_CLASS} (knscale's KPA loop), or run it as a Knative Service",
+        )
+        family = None  # nothing reads its keys: no traps to report either
     revision = revision_of(obj, role, config.autoscaler.pod_autoscaler_class)
     if revision is not None and family == A.KPA:
         _concurrency_cap(out, strings, revision.container_concurrency)

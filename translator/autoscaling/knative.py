@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from translator.annotations import table as A
 from translator.autoscaling.collector import Collector
-from translator.config.autoscaler import HPA_CLASS, KPA_CLASS, AutoscalerConfig
+from translator.config.autoscaler import HPA_CLASS, KNSCALE_CLASS, KPA_CLASS, AutoscalerConfig
 from translator.core.rule_ids import RuleId
 from translator.core.values import SECOND, ParseError, RangeError, parse_duration, parse_float, parse_int
 
@@ -129,6 +129,12 @@ def _int32_ge0(out: Collector, ann: Mapping[str, str], spec: A.Annotation) -> tu
     return value, True
 
 
+# Classes that scale on Knative's KPA keys, judged alike: Knative's KPA and knscale's own class
+# (knscale's reconciler reads every KPA key with Knative's meaning, so knscale applies Knative's
+# KPA checks to it, also those Knative runs only for an explicit kpa class annotation).
+KPA_LIKE = (KPA_CLASS, KNSCALE_CLASS)
+
+
 def knative_rules(
     out: Collector, ann: Mapping[str, str], class_value: str, asc: AutoscalerConfig, *, progress: bool
 ) -> None:
@@ -227,7 +233,11 @@ def knative_rules(
     # metric, judged against the class annotation or the cluster's default class
     if A.METRIC.name in ann:
         metric = ann[A.METRIC.name]
-        if class_value == KPA_CLASS and metric not in ("concurrency", "rps"):
+        # Knative's PA defaulting writes metric "" for a class it does not know (knscale's): that
+        # is the default, concurrency, as knscale's reconciler reads it.
+        if class_value == KNSCALE_CLASS and metric == "":
+            pass
+        elif class_value in KPA_LIKE and metric not in ("concurrency", "rps"):
             fix = (
                 f"set {A.CLASS.name}: {HPA_CLASS} to scale on {metric}"
                 if metric
@@ -237,7 +247,7 @@ def knative_rules(
                 RuleId.KNS105,
                 A.METRIC.name,
                 metric,
-                f"metric {metric!r} is not supported by {KPA_CLASS}, which scales on concurrency or rps",
+                f"metric {metric!r} is not supported by {class_value}, which scales on concurrency or rps",
                 fix,
             )
         elif class_value == HPA_CLASS and metric == "":
@@ -251,7 +261,7 @@ def knative_rules(
     # metric-aggregation-algorithm: Knative checks it only when the class annotation says kpa;
     # with the class left to the cluster default an unknown value silently means linear.
     agg = A.AGGREGATION.lookup(ann)
-    if agg is not None and agg[1] != "" and class_value == KPA_CLASS and agg[1] not in A.AGGREGATION.choices:
+    if agg is not None and agg[1] != "" and class_value in KPA_LIKE and agg[1] not in A.AGGREGATION.choices:
         note = (
             ""
             if A.CLASS.name in ann

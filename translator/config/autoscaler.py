@@ -33,6 +33,9 @@ from translator.core.values import (
 
 KPA_CLASS = "kpa.autoscaling.knative.dev"
 HPA_CLASS = "hpa.autoscaling.knative.dev"
+# knscale's own autoscaler class for Knative revisions (docs/reconciler.md): under knscale's domain,
+# because Knative's webhook refuses every other class ending in `.knative.dev`.
+KNSCALE_CLASS = "autoscaling.knscale.dev"
 TARGET_MIN = 0.01  # Knative's autoscaling.TargetMin
 WINDOW_MIN_S = 6.0
 WINDOW_MAX_S = 3600.0
@@ -303,6 +306,7 @@ def parse_config_autoscaler_keda(
 __all__ = [
     "DEFAULT_PROGRESS_DEADLINE_S",
     "HPA_CLASS",
+    "KNSCALE_CLASS",
     "KPA_CLASS",
     "TARGET_MIN",
     "AutoscalerConfig",

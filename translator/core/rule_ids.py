@@ -65,6 +65,7 @@ class RuleId(StrEnum):
     KNS124 = "KNS124"
     KNS125 = "KNS125"
     KNS126 = "KNS126"
+    KNS127 = "KNS127"
     KNS128 = "KNS128"
     KNS129 = "KNS129"
     KNS201 = "KNS201"

@@ -135,7 +135,8 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(RuleId.KNS124, W, "kpa-class workload without a metrics source knscale can read"),
     Rule(RuleId.KNS125, W, "min-scale 0 on a workload that can never reach zero"),
     Rule(RuleId.KNS126, W, "no max-scale: the ScaledObject or HPA scales up to 2147483647"),
-    # knscale's own autoscaling keys (KNS127 is taken by the knscale autoscaler class work)
+    Rule(RuleId.KNS127, W, "knscale's autoscaler class on a workload no PodAutoscaler scales"),
+    # knscale's scaling-policy key
     Rule(RuleId.KNS128, E, "unknown knscale scaling policy"),
     Rule(RuleId.KNS129, W, "scaling-policy has no effect with this autoscaler class"),
     # ---- KNS2xx: autoscaler-keda / KEDA translation -------------------------------------

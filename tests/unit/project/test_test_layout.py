@@ -8,7 +8,17 @@ import ast
 
 from helpers.paths import REPO, TESTS
 
-PACKAGES = {"translator", "reconciler", "webhook", "certs", "kubeapi", "knscale", "simulator", "fuzz", "project"}
+PACKAGES = {
+    "translator",
+    "reconciler",
+    "webhook",
+    "certs",
+    "kubeapi",
+    "knscale",
+    "simulator",
+    "fuzz",
+    "project",
+}
 
 
 def test_no_test_module_imports_another() -> None:

@@ -1,0 +1,329 @@
+"""knscale's autoscaler class for Knative revisions: PodAutoscalers in, scale / SKS / status out.
+
+For every PodAutoscaler whose class annotation is exactly ``autoscaling.knscale.dev`` (never one
+of another class), each tick: the policy chosen by ``knscale.dev/scaling-policy`` (default
+knscale's cold-start-aware policy, ``kpa`` = the faithful KPA) decides on the revision's metric
+windows, ``reconcile_pa`` (pure, ``core.py``) turns that into the ServerlessService's mode and
+activator count, at most one replicas write and the PA status, and this module performs them:
+the SKS through the HPA sync's create-or-update (owned by the PA, a foreign one never
+overwritten), ``spec.replicas`` through the Deployment's ``scale`` subresource (a guarded JSON
+patch, as the KPA loop writes it), the status through ``/status`` only when it changed.
+
+Metrics: queue-proxy's ``Stat`` scraped from the revision's ready pods every second (the
+collector the KPA loop uses) into per-revision windows. Policy memory lives here; the
+scale-to-zero state machine is read back from the PA status on every tick, so a new leader
+continues it; a new decider starts like a restarted Knative autoscaler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubeapi.errors import ApiError, Conflict, Invalid, NotFound
+from kubeapi.resources import DEPLOYMENTS, PODAUTOSCALERS, PODS, SERVERLESSSERVICES
+from reconciler.hpa.objects import PaConditions
+from reconciler.hpa.sync import ScaledObjectSync, SyncResult
+from reconciler.kpa.policy import PolicyResult
+from reconciler.kpa.scaler import ActivatorPath, ScaleContext
+from reconciler.metrics.base import Collection, CollectTarget, PodInfo, RevisionKey, missing
+from reconciler.metrics.store import MetricsStore
+from reconciler.podautoscaler.core import (
+    PaFacts,
+    PaPlan,
+    proxy_since,
+    reconcile_pa,
+    rfc3339,
+    scaler_state,
+    with_scaler,
+)
+from reconciler.podautoscaler.policies import PolicyChoice, choose_policy
+from reconciler.podautoscaler.probe import ActivatorProber
+from reconciler.runtime.buckets import target_key
+from reconciler.runtime.clock import parse_time
+from reconciler.runtime.events import Recorder
+from reconciler.runtime.exporter import ReconcilerMetrics
+from reconciler.runtime.objects import annotations_of, autoscaler_class, meta, name_of, namespace_of
+from reconciler.runtime.ports import Cache, Fenced, Writer
+from reconciler.runtime.writes import scale_patch
+from reconciler.scaling.pods import PodIndex, pod_is_ready
+from reconciler.scaling.sources import DecisionRecord, MetricSources
+from translator.autoscaling.kpa import KpaSettings, resolve_kpa_settings
+from translator.config.autoscaler import KNSCALE_CLASS
+from translator.config.knscale import KnscaleConfig
+
+log = logging.getLogger(__name__)
+
+PaKey = tuple[str, str]  # (namespace, name)
+KIND = "PodAutoscaler"
+
+
+@dataclass
+class _Pa:
+    key: PaKey
+    rkey: RevisionKey
+    pa: dict[str, Any]
+    settings: KpaSettings
+    choice: PolicyChoice
+    state: Any = None
+    pods: tuple[PodInfo, ...] = ()
+    ready: int = 0
+    probe_ok: bool = False
+
+
+def _container_concurrency(pa: Mapping[str, Any]) -> int:
+    value = (pa.get("spec") or {}).get("containerConcurrency")
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+class PaScaler:
+    def __init__(
+        self,
+        *,
+        cache: Cache,
+        writer: Writer,
+        sync: ScaledObjectSync,
+        recorder: Recorder,
+        metrics: ReconcilerMetrics,
+        config: Callable[[], KnscaleConfig],
+        sources: MetricSources,
+        prober: ActivatorProber | None = None,
+        namespace: str | None = None,
+        on_decision: Callable[[DecisionRecord], None] | None = None,
+        owns: Callable[[str], bool] = lambda _key: True,
+    ) -> None:
+        self._owns = owns  # bucket ownership (reconciler.runtime.buckets): only our buckets' PAs
+        self._cache = cache
+        self._writer = writer
+        self._sync = sync
+        self._recorder = recorder
+        self._metrics = metrics
+        self._config = config
+        self._sources = sources
+        self.prober = prober or ActivatorProber()
+        self._namespace = namespace
+        self._on_decision = on_decision
+        self._store = MetricsStore(strict=True)
+        self._lock = threading.Lock()
+        self._targets: dict[PaKey, _Pa] = {}
+
+    # -- which PodAutoscalers --
+
+    def refresh(self, now: float) -> None:
+        config = self._config()
+        index = PodIndex()
+        for pod in self._cache.items(PODS):
+            if pod_is_ready(pod):
+                index.add(pod)
+        seen: set[PaKey] = set()
+        for pa in self._cache.items(PODAUTOSCALERS):
+            if autoscaler_class(pa) != KNSCALE_CLASS or meta(pa).get("deletionTimestamp"):
+                continue  # another class's PA is never touched
+            ns, name = namespace_of(pa), name_of(pa)
+            if (self._namespace and ns != self._namespace) or not self._owns(target_key(ns, name)):
+                continue
+            try:
+                rkey = RevisionKey(ns, name)
+            except ValueError as exc:
+                log.warning("skipping PodAutoscaler %s/%s: %s", ns, name, exc)
+                continue
+            seen.add((ns, name))
+            settings = resolve_kpa_settings(
+                annotations_of(pa), config.autoscaler, container_concurrency=_container_concurrency(pa)
+            )
+            revision = (meta(pa).get("labels") or {}).get("serving.knative.dev/revision", name)
+            ready = index.select(ns, {"matchLabels": {"serving.knative.dev/revision": revision}})
+            infos = tuple(
+                PodInfo(
+                    name_of(p),
+                    str((p.get("status") or {}).get("podIP")),
+                    parse_time((p.get("status") or {}).get("startTime")),
+                )
+                for p in ready
+                if (p.get("status") or {}).get("podIP")
+            )
+            choice = choose_policy(pa)
+            with self._lock:
+                target = self._targets.get((ns, name))
+                if target is None or target.choice.name != choice.name:
+                    target = _Pa((ns, name), rkey, pa, settings, choice)
+                    self._targets[(ns, name)] = target
+                target.pa, target.settings, target.pods, target.ready = pa, settings, infos, len(ready)
+                self._store.ensure(rkey, settings, now)
+        with self._lock:
+            for key in [k for k in self._targets if k not in seen]:
+                gone = self._targets.pop(key)
+                self._store.forget(gone.rkey)
+                self._metrics.forget(key[0], key[1], KIND)
+
+    def tracked(self) -> list[PaKey]:
+        with self._lock:
+            return sorted(self._targets)
+
+    # -- metrics in --
+
+    async def scrape(self, now: float) -> list[Collection]:
+        collector = self._sources.override or self._sources.queue_proxy
+        with self._lock:
+            jobs = [
+                CollectTarget(t.rkey, t.pods, t.settings.stable_window)
+                for t in self._targets.values()
+                if t.settings.target_burst_capacity != -1  # Knative: no scrape target with TBC -1
+            ]
+
+        async def one(target: CollectTarget) -> Collection:
+            if collector is None:
+                return missing(target.key, "none", "no metric source")
+            try:
+                return await collector.collect(target, now)
+            except Exception as exc:  # a collector bug must not stop the other revisions
+                log.exception("collector %s failed for %s", collector.name, target.key)
+                return missing(target.key, collector.name, f"collector error: {type(exc).__name__}: {exc}")
+
+        results = list(await asyncio.gather(*(one(j) for j in jobs)))
+        with self._lock:
+            for result in results:
+                self._store.record(result, now)
+        return results
+
+    # -- decisions out --
+
+    def tick(self, now: float) -> list[DecisionRecord]:
+        with self._lock:
+            targets = list(self._targets.values())
+        records = []
+        for target in targets:
+            if not self._owns(target_key(*target.key)):
+                continue  # its bucket went since the last refresh
+            try:
+                records.append(self._tick_one(target, now))
+            except Fenced:
+                raise
+            except Exception:  # one broken PA must not stop the others
+                log.exception("tick failed for PodAutoscaler %s/%s", *target.key)
+        return records
+
+    def _activator(self, target: _Pa, sks: Mapping[str, Any] | None, inactive: bool) -> ActivatorPath:
+        unlimited = target.settings.target_burst_capacity == -1
+        if not inactive:
+            target.probe_ok = False  # proven again each time the PA goes Inactive
+        elif not (unlimited or target.probe_ok):
+            service = str((target.pa.get("status") or {}).get("serviceName") or "")
+            target.probe_ok = bool(service) and self.prober.probe(service, target.key[0])
+        return ActivatorPath(proxy_since(sks), target.probe_ok, unlimited)
+
+    def _tick_one(self, target: _Pa, now: float) -> DecisionRecord:
+        ns, name = target.key
+        pa, settings = target.pa, target.settings
+        ref = (pa.get("spec") or {}).get("scaleTargetRef") or {}
+        deployment = self._cache.get(DEPLOYMENTS, ns, str(ref.get("name") or ""))
+        spec_replicas = ((deployment or {}).get("spec") or {}).get("replicas")
+        current = spec_replicas if isinstance(spec_replicas, int) else None
+        sks = self._cache.get(SERVERLESSSERVICES, ns, name)
+        scaler = scaler_state(pa.get("status"), now)
+        path = self._activator(target, sks, scaler.activity == "inactive")
+        reachable = (pa.get("spec") or {}).get("reachability") != "Unreachable"
+        result: PolicyResult | None = None
+        if sks is not None and (sks.get("status") or {}).get("privateServiceName") and deployment:
+            with self._lock:
+                observation = self._store.observation(target.rkey, settings, target.ready, reachable, now)
+                if target.state is None:
+                    target.state = target.choice.policy.initial_state(settings, target.ready, current, now)
+                ctx = ScaleContext(
+                    current_replicas=current,
+                    ready_pods=target.ready,
+                    reachable=reachable,
+                    zero_capable=True,  # the activator buffers and counts requests at zero
+                    activation_timeout=settings.progress_deadline + 30.0,
+                    activator=path,
+                )
+                state = with_scaler(target.state, scaler)
+                result, target.state = target.choice.policy.step(settings, state, observation, ctx, now)
+        facts = PaFacts(settings, sks, current, target.ready, result, path, reachable)
+        plan = reconcile_pa(pa, facts, now)
+        return self._apply(target, plan, deployment, current, result, now)
+
+    def _apply(
+        self,
+        target: _Pa,
+        plan: PaPlan,
+        deployment: Mapping[str, Any] | None,
+        current: int | None,
+        result: PolicyResult | None,
+        now: float,
+    ) -> DecisionRecord:
+        ns, name = target.key
+        pa = target.pa
+        sync_result = SyncResult()
+        status = plan.status
+        conds = PaConditions(status.get("conditions"), rfc3339(now))
+        _, ok = self._sync.ensure_owned(SERVERLESSSERVICES, pa, plan.sks, sync_result, conds=conds)
+        status["conditions"] = conds.to_list()
+        action, reason = "unchanged", plan.reason
+        if ok and plan.replicas is not None and deployment is not None:
+            action, reason = self._write_scale(deployment, current, plan.replicas, plan.reason)
+        elif not ok:
+            action, reason = "blocked", sync_result.problem or "the ServerlessService could not be reconciled"
+        self._sync.write_pa_status(pa, status, sync_result)
+        decision = result.decision if result is not None else None
+        mode = decision.mode if decision is not None and decision.valid else "-"
+        self._metrics.actual_scale.labels(ns, name, KIND).set(target.ready)
+        if plan.want >= 0:
+            self._metrics.desired_scale.labels(ns, name, KIND).set(plan.want)
+        self._metrics.panic_mode.labels(ns, name, KIND).set(1 if mode == "panic" else 0)
+        record = DecisionRecord(
+            KIND,
+            ns,
+            name,
+            decision.observed_stable if decision is not None and decision.valid else None,
+            decision.observed_panic if decision is not None and decision.valid else None,
+            target.settings.metric,
+            target.ready,
+            current,
+            plan.want,
+            mode,
+            action,
+            f"{reason}; sks={plan.mode}/{plan.activators} policy={target.choice.name}",
+        )
+        self._metrics.decisions.labels(KIND, mode, action).inc()
+        if self._on_decision is not None:
+            self._on_decision(record)
+        return record
+
+    def _write_scale(
+        self, deployment: Mapping[str, Any], current: int | None, replicas: int, reason: str
+    ) -> tuple[str, str]:
+        ns, name = namespace_of(deployment), name_of(deployment)
+        try:
+            scale = self._writer.patch(
+                DEPLOYMENTS,
+                ns,
+                name,
+                scale_patch(current, replicas),
+                subresource="scale",
+                why=f"scale {current} → {replicas}: {reason}",
+            )
+        except (Conflict, Invalid, NotFound) as exc:
+            return "failed", f"{reason}; write refused: {exc.reason}"
+        except ApiError as exc:
+            return "failed", f"{reason}; write failed: {exc}"
+        if scale is None:
+            return "would-scale", reason
+        updated = dict(deployment)
+        updated["spec"] = {**(deployment.get("spec") or {}), "replicas": replicas}
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            updated["metadata"] = {**meta(deployment), "resourceVersion": rv}
+        self._cache.remember(DEPLOYMENTS, updated)
+        return "scaled", f"{reason}; scaling {current}→{replicas}" if "scaling" not in reason else reason
+
+    def forget_state(self, lost: Callable[[str], bool] = lambda _key: True) -> None:
+        """Buckets lost (`lost(namespace/name)`; default: all): their PAs' policy memory and windows
+        go, as a restarted autoscaler has none; the PA status keeps the rest."""
+        with self._lock:
+            for key in [k for k in self._targets if lost(target_key(k[0], k[1]))]:
+                self._store.forget(self._targets.pop(key).rkey)
