@@ -19,7 +19,14 @@ REDACTED = "<redacted>"
 #    `https://u:p ss@h`);
 #  * at the very start, up to an '@' before any '/', '?' or '#' (`u:p@bucket`);
 #  * any run of non-separators with a ':' before an '@' (`https:/\x00/u:p@h`, where no '//' is).
-_USERINFO = re.compile(r"(?<=//)[^/?#]*@|^[^/?#]*@|[^\s/?#'\"]+:[^\s/?#'\"@]*@")
+# An '@' followed by `algorithm:hex` is an image digest (`oci://reg/repo:v1@sha256:…`), never a host:
+# no userinfo ends there.
+_DIGEST = r"(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})(?![0-9A-Za-z])"
+_NOT_DIGEST = rf"@(?!{_DIGEST})"
+_USERINFO = re.compile(
+    rf"(?<=//)[^/?#]*{_NOT_DIGEST}|^[^/?#]*{_NOT_DIGEST}|[^\s/?#'\"]+:[^\s/?#'\"@]*{_NOT_DIGEST}"
+)
+_TRAILING_DIGEST = re.compile(rf"@{_DIGEST}\Z")
 
 
 def redact_text(text: str) -> str:
@@ -39,6 +46,9 @@ def redact_source(text: str) -> str:
     """
     cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=-1)
     head, tail = (text, "") if cut < 0 else (text[:cut], "?" + REDACTED)
+    digest = _TRAILING_DIGEST.search(head)
+    if digest is not None:  # an image digest, kept: only an '@' before it can end a userinfo
+        head, tail = head[: digest.start()], head[digest.start() :] + tail
     at = head.rfind("@")
     if at >= 0:
         slashes = head.find("//")
