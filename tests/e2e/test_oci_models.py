@@ -96,7 +96,7 @@ def test_oci_digest_is_stored_as_a_read_only_image_volume(
     assert _model_volumes(stored) == [
         {"name": "knscale-model", "image": {"reference": IMAGE, "pullPolicy": "IfNotPresent"}}
     ]
-    assert not stored["spec"].get("initContainers")
+    assert not stored["spec"].get("initContainers"), image_volume_webhook.tail()
     assert _model_mounts(stored["spec"]["containers"][0]) == [
         {"name": "knscale-model", "mountPath": "/mnt/models", "readOnly": True, "subPath": "models/resnet/v2"}
     ]
@@ -127,7 +127,7 @@ def test_oci_tag_warns_that_tags_are_mutable(
     ns = new_namespace(control_plane, "oci-tag")
     tagged = {**OPT_IN, "knscale.dev/model-uri": "oci://registry.example.com/models/resnet:v2"}
     stored, stderr = _create(control_plane, ns, _pod("tagged", tagged))
-    assert "Warning: KNS040" in stderr, stderr
+    assert "Warning: KNS040" in stderr, (stderr, image_volume_webhook.tail())
     assert _model_volumes(stored)[0]["image"] == {
         "reference": "registry.example.com/models/resnet:v2",
         "pullPolicy": "IfNotPresent",
