@@ -346,8 +346,11 @@ def wait_until(
 class ControlPlane:
     """etcd + kube-apiserver (+ optional controller-manager, scheduler, kwok) under one temp directory."""
 
-    def __init__(self, toolchain: Toolchain, *, root: Path | None = None) -> None:
+    def __init__(
+        self, toolchain: Toolchain, *, root: Path | None = None, apiserver_flags: Sequence[str] = ()
+    ) -> None:
         self.toolchain = toolchain
+        self.apiserver_flags = tuple(apiserver_flags)  # appended to kube-apiserver's (feature gates …)
         self.root = root or Path(tempfile.mkdtemp(prefix="knscale-e2e-"))
         self.logs = self.root / "logs"
         self.home = self.root / "home"  # kubectl's discovery cache and kn's config stay in here
@@ -497,6 +500,7 @@ class ControlPlane:
                 f"--proxy-client-key-file={self._front_proxy_pki().dir / 'front-proxy-client.key'}",
                 "--profiling=false",
                 "--v=1",
+                *self.apiserver_flags,
             ],
             self.logs / "kube-apiserver.log",
             ports=(port,),
@@ -836,10 +840,14 @@ class ControlPlane:
 
 @contextlib.contextmanager
 def running_control_plane(
-    toolchain: Toolchain, *, workloads: bool = False, install_crds: bool = True
+    toolchain: Toolchain,
+    *,
+    workloads: bool = False,
+    install_crds: bool = True,
+    apiserver_flags: Sequence[str] = (),
 ) -> Iterator[ControlPlane]:
     """A started control plane for the duration of a ``with`` block; stopped whatever happens inside."""
-    cp = ControlPlane(toolchain)
+    cp = ControlPlane(toolchain, apiserver_flags=apiserver_flags)
     try:
         cp.start(install_crds=install_crds)
         if workloads:

@@ -37,17 +37,36 @@ sources = st.one_of(
 )
 
 
+# oci:// model images: a registry host (with or without a port), a repository, a tag and/or digest.
+oci_sources = st.builds(
+    lambda host, port, repo, tag, digest: {
+        "knscale.dev/model-uri": f"oci://{host}.example.com{port}/{repo}{tag}{digest}"
+    },
+    names,
+    st.sampled_from(["", ":5000"]),
+    st.lists(names, min_size=1, max_size=3).map("/".join),
+    st.sampled_from(["", ":v1", ":latest"]),
+    st.sampled_from(["", "@sha256:" + "ab" * 32]),
+)
+
+
 @st.composite
-def annotations(draw: st.DrawFn) -> dict[str, str]:
+def annotations(draw: st.DrawFn, source: st.SearchStrategy[dict[str, str]] = sources) -> dict[str, str]:
     ann = draw(st.dictionaries(odd_keys, names, max_size=3))
-    ann.update(draw(sources))
+    ann.update(draw(source))
     ann[draw(st.sampled_from(["knscale.dev/inject-model", "injectModelInitContainer"]))] = draw(
         st.sampled_from(["true", "True", "TRUE"])
     )
     if draw(st.booleans()):
         ann["knscale.dev/model-mount-path"] = draw(st.sampled_from(["/mnt/models", "/models/", "/opt/m/v1"]))
-    if draw(st.booleans()):
+    if source is not oci_sources and draw(st.booleans()):
         ann["knscale.dev/model-credentials-secret"] = draw(names)
+    if source is oci_sources:
+        if draw(st.booleans()):
+            ann["knscale.dev/model-sub-path"] = draw(paths).removeprefix("/data/")
+        if draw(st.booleans()):
+            ann["knscale.dev/model-pull-policy"] = draw(st.sampled_from(["Always", "IfNotPresent", "Never"]))
+        return ann
     if draw(st.booleans()) and not ann.get("knscale.dev/model-uri", "").startswith("pvc://"):
         ann["knscale.dev/model-size-limit"] = draw(st.sampled_from(["1Gi", "500Mi", "20G"]))
     return ann
@@ -76,7 +95,7 @@ def container(draw: st.DrawFn, name: str, *, ours: bool = False) -> dict[str, An
 
 
 @st.composite
-def pods(draw: st.DrawFn) -> dict[str, Any]:
+def pods(draw: st.DrawFn, source: st.SearchStrategy[dict[str, str]] = sources) -> dict[str, Any]:
     pool = draw(st.lists(names, min_size=1, max_size=4, unique=True))
     app_names = [*pool[:1], *draw(st.lists(st.sampled_from(sorted(ALWAYS_SKIPPED_CONTAINERS)), unique=True))]
     spec: dict[str, Any] = {"containers": [draw(container(n)) for n in app_names + pool[1:2]]}
@@ -97,5 +116,5 @@ def pods(draw: st.DrawFn) -> dict[str, Any]:
     security = draw(absent_null_or(st.sampled_from([{}, {"fsGroup": 5}, {"runAsUser": 7}])))
     if security != "<absent>":
         spec["securityContext"] = security
-    meta: dict[str, Any] = {"generateName": "web-", "annotations": draw(annotations())}
+    meta: dict[str, Any] = {"generateName": "web-", "annotations": draw(annotations(source))}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}

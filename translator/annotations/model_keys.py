@@ -12,6 +12,8 @@ INIT_IMAGE = "knscale.dev/model-init-image"
 MOUNT_PATH = "knscale.dev/model-mount-path"
 CREDENTIALS_SECRET = "knscale.dev/model-credentials-secret"
 SIZE_LIMIT = "knscale.dev/model-size-limit"
+PULL_POLICY = "knscale.dev/model-pull-policy"  # oci:// only: pullPolicy of the model image
+SUB_PATH = "knscale.dev/model-sub-path"  # oci:// only: a directory inside the image's model dir
 INJECTED = "knscale.dev/model-injected"  # status marker, written by knscale in the same patch
 
 BARE_INJECT = "injectModelInitContainer"
@@ -27,7 +29,7 @@ LEGACY_KEYS: dict[str, str] = {
     BARE_IMAGE: INIT_IMAGE,
 }
 
-SUPPORTED_SCHEMES: tuple[str, ...] = ("s3", "gs", "https", "http", "hf", "pvc")
+SUPPORTED_SCHEMES: tuple[str, ...] = ("s3", "gs", "https", "http", "hf", "pvc", "oci")
 MAX_URI_LENGTH = 4096
 
 
@@ -44,16 +46,31 @@ class ModelKey:
 MODEL_KEYS: tuple[ModelKey, ...] = (
     ModelKey(INJECT, (BARE_INJECT,), None, '"true" or "false" (any case): inject the model downloader'),
     ModelKey(
-        MODEL_URI, (BARE_BUCKET, BARE_PATH), None, "s3://, gs://, https://, hf://org/model, pvc://claim/path"
+        MODEL_URI,
+        (BARE_BUCKET, BARE_PATH),
+        None,
+        "s3://, gs://, https://, hf://org/model, pvc://claim/path, oci://registry/repo@sha256:…",
     ),
     ModelKey(INIT_IMAGE, (BARE_IMAGE,), "injection.default_image", "downloader image; args [uri, dest-dir]"),
     ModelKey(MOUNT_PATH, (), "injection.mount_path (/mnt/models)", "where app containers see the model"),
     ModelKey(CREDENTIALS_SECRET, (), None, "Secret whose keys become the downloader's env (envFrom)"),
     ModelKey(SIZE_LIMIT, (), "injection.model_size_limit (unbounded)", "sizeLimit of the model emptyDir"),
+    ModelKey(PULL_POLICY, (), "injection.image_pull_policy", "oci:// only: Always, IfNotPresent or Never"),
+    ModelKey(SUB_PATH, (), None, "oci:// only: a relative directory below injection.oci_model_dir"),
     ModelKey(INJECTED, (), None, "status marker set by knscale; present means: do not inject again"),
 )
 
 # Every key this module reads: a pod without any of them costs one set intersection.
 ALL_KEYS: frozenset[str] = frozenset(
-    [INJECT, MODEL_URI, INIT_IMAGE, MOUNT_PATH, CREDENTIALS_SECRET, SIZE_LIMIT, *LEGACY_KEYS]
+    [
+        INJECT,
+        MODEL_URI,
+        INIT_IMAGE,
+        MOUNT_PATH,
+        CREDENTIALS_SECRET,
+        SIZE_LIMIT,
+        PULL_POLICY,
+        SUB_PATH,
+        *LEGACY_KEYS,
+    ]
 )

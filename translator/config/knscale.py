@@ -25,7 +25,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-ModelScheme = Literal["s3", "gs", "https", "http", "hf", "pvc"]
+ModelScheme = Literal["s3", "gs", "https", "http", "hf", "pvc", "oci"]
+OciMode = Literal["image-volume", "copy"]
+_MINOR_VERSION = re.compile(r"^1\.(0|[1-9][0-9]{0,2})\Z")
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
 # A real, public downloader that takes `[source-uri, dest-dir]` arguments: KServe's storage
@@ -60,7 +62,7 @@ class InjectionConfig(_Strict):
         description="Scheme for a bare bucket name in modelBucket (autotables_47 → s3://autotables_47).",
     )
     allowed_schemes: tuple[ModelScheme, ...] = Field(
-        default=("s3", "gs", "https", "hf", "pvc"),
+        default=("s3", "gs", "https", "hf", "pvc", "oci"),
         description="Model source schemes a pod may use. Plain http is supported but off by default: "
         "it downloads models without transport security.",
     )
@@ -68,7 +70,24 @@ class InjectionConfig(_Strict):
         default=None,
         description="Opt-in policy: if set, the source location (bucket, host, Hugging Face org or PVC "
         "claim) must match one of these glob patterns, optionally scheme-qualified "
-        "('s3://autotables_*', 'models.example.com').",
+        "('s3://autotables_*', 'models.example.com'); for oci:// the registry host, or "
+        "'oci://registry.example.com/models/*' to match the repository path too.",
+    )
+    oci_mode: OciMode | None = Field(
+        default=None,
+        description="How an oci:// model is delivered: image-volume (mounted read-only, nothing copied) "
+        "or copy (an initContainer running the model image copies oci_model_dir into an emptyDir). "
+        "None: image-volume if min_kubernetes_version >= 1.35 (image volumes on by default), else copy.",
+    )
+    min_kubernetes_version: str = Field(
+        default="1.34",
+        description="Oldest Kubernetes minor version (1.N) the cluster's nodes and API servers run; "
+        "decides the default oci_mode. 1.34 is the oldest release still supported upstream.",
+    )
+    oci_model_dir: str = Field(
+        default="/models",
+        description="Directory of an oci:// model image that holds the model (KServe modelcar layout): "
+        "the subPath of the image volume, or what copy mode copies.",
     )
     mount_path: str = Field(
         default="/mnt/models",
@@ -150,7 +169,14 @@ class InjectionConfig(_Strict):
             raise ValueError(f"{value!r} is not an image reference such as registry.example.com/repo:tag")
         return value
 
-    @field_validator("mount_path", "home_dir")
+    @field_validator("min_kubernetes_version")
+    @classmethod
+    def _minor_version(cls, value: str) -> str:
+        if not _MINOR_VERSION.match(value):
+            raise ValueError(f"{value!r} is not a Kubernetes minor version such as 1.35")
+        return value
+
+    @field_validator("mount_path", "home_dir", "oci_model_dir")
     @classmethod
     def _path(cls, value: str) -> str:
         problem = mount_path_problem(value)

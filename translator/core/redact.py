@@ -24,6 +24,11 @@ REDACTED = "<redacted>"
 # took 88 s of CPU (fuzz seed 3001). The same matches found in one pass: no form crosses '/', '?'
 # or '#', so each segment between them is decided alone, and the third form only from the start
 # of a word, since a word that does not match from its start matches from nowhere inside it.
+# An '@' followed by `algorithm:hex` is an image digest (`oci://reg/repo:v1@sha256:…`), never a host:
+# no userinfo ends there (in the expression: each '@' above is `@(?!digest)`).
+_DIGEST = r"(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})(?![0-9A-Za-z])"
+_DIGEST_AT = re.compile(_DIGEST)
+_TRAILING_DIGEST = re.compile(rf"@{_DIGEST}\Z")
 _SEGMENT = re.compile(r"[^/?#]+")
 _WORD = re.compile(r"[^\s'\"]+")
 
@@ -36,7 +41,7 @@ def redact_text(text: str) -> str:
     kept = 0  # text[:kept] is decided and in parts
     for segment in _SEGMENT.finditer(text):
         start, end = segment.span()
-        last_at = text.rfind("@", start, end)
+        last_at = _last_userinfo_end(text, start, end)
         if last_at < 0:
             continue
         if start == 0 or text[start - 2 : start] == "//":
@@ -44,15 +49,39 @@ def redact_text(text: str) -> str:
             kept = last_at
             continue
         for word in _WORD.finditer(text, start, end):
-            w_start, w_end = word.span()
-            w_last_at = text.rfind("@", w_start, w_end)
-            colon = text.rfind(":", w_start + 1, w_last_at) if w_last_at > w_start else -1
-            if colon < 0:
-                continue
-            parts += (text[kept:w_start], REDACTED)
-            kept = text.index("@", colon, w_end)
+            at = _colon_userinfo_end(text, *word.span())
+            if at >= 0:
+                parts += (text[kept : word.start()], REDACTED)
+                kept = at
     parts.append(text[kept:])
     return "".join(parts)
+
+
+def _ends_userinfo(text: str, at: int) -> bool:
+    return _DIGEST_AT.match(text, at + 1) is None
+
+
+def _last_userinfo_end(text: str, start: int, end: int) -> int:
+    """The last '@' in text[start:end] that is not an image digest's, or -1."""
+    at = text.rfind("@", start, end)
+    while at >= 0 and not _ends_userinfo(text, at):
+        at = text.rfind("@", start, at)
+    return at
+
+
+def _colon_userinfo_end(text: str, start: int, end: int) -> int:
+    """The third form in the word text[start:end]: the '@' ending `X+:Y*@` (Y without '@') for
+    the rightmost ':' after the word's first character whose next '@' ends a userinfo; or -1."""
+    if text.find(":", start + 1, end) < 0 or text.find("@", start, end) < 0:
+        return -1
+    next_at = -1
+    for i in range(end - 1, start, -1):
+        char = text[i]
+        if char == "@":
+            next_at = i
+        elif char == ":" and next_at >= 0 and _ends_userinfo(text, next_at):
+            return next_at
+    return -1
 
 
 def redact_source(text: str) -> str:
@@ -65,6 +94,9 @@ def redact_source(text: str) -> str:
     """
     cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=-1)
     head, tail = (text, "") if cut < 0 else (text[:cut], "?" + REDACTED)
+    digest = _TRAILING_DIGEST.search(head)
+    if digest is not None:  # an image digest, kept: only an '@' before it can end a userinfo
+        head, tail = head[: digest.start()], head[digest.start() :] + tail
     at = head.rfind("@")
     if at >= 0:
         slashes = head.find("//")

@@ -106,6 +106,15 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(RuleId.KNS024, E, "pod spec has more containers, volumes or env entries than knscale processes"),
     Rule(RuleId.KNS030, E, "internal error in the mutating webhook: request denied, not guessed"),
     Rule(RuleId.KNS031, W, "internal error in the validating webhook: object not checked"),
+    # oci:// model images (translator/injection/oci.py)
+    Rule(RuleId.KNS040, W, "OCI model image named by a tag, which is mutable: pin a digest"),
+    Rule(RuleId.KNS041, E, "model pull policy is not Always, IfNotPresent or Never"),
+    Rule(RuleId.KNS042, E, "model sub-path is not a relative directory"),
+    Rule(RuleId.KNS043, W, "model key has no effect with this source or OCI mode"),
+    Rule(RuleId.KNS044, E, "OCI model image runs in copy mode but is not on the image allowlist"),
+    Rule(
+        RuleId.KNS045, INFO, "Knative template: the OCI image volume is added to the pods, not the template"
+    ),
     # ---- KNS1xx: Knative autoscaling annotations ----------------------------------------
     Rule(RuleId.KNS101, E, "annotation value is not of the key's type"),
     Rule(RuleId.KNS102, E, "annotation value is out of range"),

@@ -25,6 +25,7 @@ from translator.core.rules import RULES
 from translator.injection.bounds import bound_findings
 from translator.injection.common import INIT_CONTAINER_NAME, MODEL_VOLUME, as_list, as_map, is_map
 from translator.injection.fixed import fixed_parts
+from translator.injection.oci import knative_template_findings
 from translator.injection.request import ModelRequest, read_model_request
 
 
@@ -43,6 +44,8 @@ def model_findings(
     if request is None:
         return findings
     findings += namespace_findings(ref.namespace, ref, site.path, config)
+    if spec_path == TEMPLATE_SPEC and (ref.api_version or "").startswith(SERVING_GROUP + "/"):
+        findings += knative_template_findings(request.oci, ref, site.path, site.annotations)
     spec: Any = obj
     for part in spec_path.split("."):
         spec = as_map(spec).get(part)
@@ -204,7 +207,7 @@ def spec_findings(
             )
         ]
     findings = []
-    if request.source.scheme != "pvc":
+    if not request.mounted_directly:
         findings += [
             RULES[RuleId.KNS022].finding(
                 ref,
@@ -220,7 +223,7 @@ def spec_findings(
     # The app containers, and a pre-declared downloader: it would download into another volume at
     # the model path while the apps mount an empty knscale-model.
     checked = [(f"{spec_path}.containers[{i}]", c) for i, c in apps]
-    if request.source.scheme != "pvc":
+    if not request.mounted_directly:
         checked += [
             (f"{spec_path}.initContainers[{i}]", as_map(c))
             for i, c in enumerate(as_list(spec.get("initContainers")))

@@ -37,6 +37,7 @@ from translator.injection.common import (
     kubelet_literal,
 )
 from translator.injection.fixed import FixedParts, fixed_parts
+from translator.injection.oci import make_copy_container, oci_volume
 from translator.injection.request import ModelRequest, read_model_request
 
 ListField = Literal["containers", "initContainers"]
@@ -103,15 +104,16 @@ def build_plan(
     request: ModelRequest,
     fixed: FixedParts,
 ) -> InjectionPlan:
-    pvc = request.source.scheme == "pvc"
+    direct = request.mounted_directly  # pvc://, or oci:// as an image volume: no initContainer
     existing_volumes = {as_map(v).get("name") for v in as_list(spec.get("volumes"))}
     volumes: list[Mapping[str, Any]] = []
     if MODEL_VOLUME not in existing_volumes:
         volumes.append(_model_volume(request))
 
     app_mount: dict[str, Any] = {"name": MODEL_VOLUME, "mountPath": request.mount_path, "readOnly": True}
-    if pvc and request.source.pvc_sub_path:
-        app_mount["subPath"] = request.source.pvc_sub_path
+    sub_path = request.oci.sub_path if request.oci is not None else request.source.pvc_sub_path
+    if direct and sub_path:
+        app_mount["subPath"] = sub_path
     edits: list[ContainerEdit] = []
     for i, c in apps:
         if not any(as_map(m).get("name") == MODEL_VOLUME for m in as_list(c.get("volumeMounts"))):
@@ -120,7 +122,7 @@ def build_plan(
 
     init_container: Mapping[str, Any] | None = None
     security: dict[str, Any] = {}
-    if not pvc:
+    if not direct:
         size_limit = fixed.scratch_size_limit
         for name in (TMP_VOLUME, HOME_VOLUME):
             if name not in existing_volumes:
@@ -148,6 +150,8 @@ def build_plan(
 
 
 def _model_volume(request: ModelRequest) -> dict[str, Any]:
+    if request.oci is not None and request.mounted_directly:
+        return oci_volume(request.oci)
     if request.source.scheme == "pvc":
         claim = {"claimName": request.source.location, "readOnly": True}
         return {"name": MODEL_VOLUME, "persistentVolumeClaim": claim}
@@ -202,6 +206,8 @@ def _init_container(request: ModelRequest, fixed: FixedParts) -> dict[str, Any]:
         {"name": HOME_VOLUME, "mountPath": fixed.home_dir},
     ]
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    if request.oci is not None:  # copy mode: the model image copies its model dir
+        make_copy_container(container, request.oci, request.mount_path)
     return container
 
 

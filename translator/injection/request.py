@@ -35,6 +35,7 @@ from translator.core.names import (
 )
 from translator.core.rule_ids import RuleId
 from translator.core.values import is_quantity, parse_quantity
+from translator.injection.oci import IMAGE_VOLUME, OciRequest, read_oci_request
 from translator.injection.reader import Reader
 from translator.injection.source import ModelSource, has_traversal, read_source
 
@@ -49,6 +50,12 @@ class ModelRequest:
     mount_key: str | None
     credentials_secret: str | None
     size_limit: str | None
+    oci: OciRequest | None = None  # an oci:// source: how the model image is delivered (injection.oci)
+
+    @property
+    def mounted_directly(self) -> bool:
+        """No initContainer: a pvc:// claim, or an OCI image volume, is mounted as it is."""
+        return self.source.scheme == "pvc" or (self.oci is not None and self.oci.mode == IMAGE_VOLUME)
 
 
 def read_model_request(
@@ -130,6 +137,7 @@ def read_model_request(
                     f"{key} has no effect: a pvc:// model is mounted directly, nothing is downloaded",
                     f"remove {key}",
                 )
+    oci = read_oci_request(r, source.scheme if source else None, source.uri if source else None)
     if r.failed or source is None or image is None or mount_path is None:
         return None, r.findings
     request = ModelRequest(
@@ -137,8 +145,9 @@ def read_model_request(
         image=image,
         mount_path=mount_path,
         mount_key=mount_key,
-        credentials_secret=secret,
+        credentials_secret=secret if oci is None else None,
         size_limit=size_limit,
+        oci=oci,
     )
     return request, r.findings
 

@@ -18,13 +18,21 @@ from translator.annotations.model_keys import (
 )
 from translator.core.names import has_control_or_space, is_dns1123_subdomain
 from translator.core.rule_ids import RuleId
+from translator.injection.oci import OCI_SCHEME, oci_allowed, reference_problem
 from translator.injection.reader import Reader, redacted
 from translator.injection.uri import Host, has_dotdot, host_allowed, parse_host, split_uri
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 
 
-_LOCATION = {"s3": "bucket", "gs": "bucket", "hf": "organisation", "http": "host", "https": "host"}
+_LOCATION = {
+    "s3": "bucket",
+    "gs": "bucket",
+    "hf": "organisation",
+    "http": "host",
+    "https": "host",
+    "oci": "registry host",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +208,17 @@ def _parse_uri(
         # query would be copied into the pod spec as is (hf://org/model?token=…).
         r.add(RuleId.KNS006, key, shown, f"{scheme}:// URIs take no query or fragment", f"write {example}")
         return None
+    if scheme == OCI_SCHEME:
+        problem = reference_problem(rest)
+        if problem is not None:
+            r.add(
+                RuleId.KNS006,
+                key,
+                shown,
+                f"{shown!r} {problem}",
+                f"write {key}: oci://registry/repo@sha256:…",
+            )
+            return None
     host = parse_host(scheme, location) if scheme != "pvc" else Host(location, None)
     if isinstance(host, str):
         r.add(RuleId.KNS006, key, shown, host, f"write the {_LOCATION[scheme]} plainly: {example}")
@@ -232,7 +251,10 @@ def _parse_uri(
         )
         return None
     allow = r.config.source_allowlist
-    if allow is not None and not host_allowed(scheme, host, allow):
+    allowed = oci_allowed if scheme == OCI_SCHEME else None
+    if allow is not None and not (
+        allowed(host, rest, allow) if allowed else host_allowed(scheme, host, allow)
+    ):
         r.add(
             RuleId.KNS009,
             key,

@@ -102,6 +102,10 @@ def plan_template_injection(
     errors = [f for f in findings if f.is_error]
     if request is None:
         return (TemplateChange(stripped, None) if marked and not errors else None), errors
+    if knative and request.oci is not None and request.mounted_directly:
+        # Knative Serving's field mask drops image volumes from a template unless config-features
+        # has kubernetes.podspec-volumes-image (off by default): the pod webhook adds them (oci.py).
+        return (TemplateChange(stripped, None) if marked else None), errors
     findings = errors + namespace_findings(ref.namespace, ref, TEMPLATE_ANNOTATIONS, config)
     stripped_spec = as_map(stripped.get("spec"))
     apps = app_containers(stripped_spec, skipped)

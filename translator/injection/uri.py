@@ -29,6 +29,8 @@ _DNS_NAME = re.compile(
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z")
 _NUMERIC_LABEL = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
 HTTP_SCHEMES = ("http", "https")
+# Schemes whose location is a network host[:port] (an OCI registry is one), not a bucket or org name.
+HOST_SCHEMES = (*HTTP_SCHEMES, "oci")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ def parse_host(scheme: str, authority: str) -> Host | str:
     if "%" in authority:
         decoded = percent_decode(authority)
         return f"the host is percent-encoded ({decoded!r} once decoded); write it plainly"
-    if scheme not in HTTP_SCHEMES:
+    if scheme not in HOST_SCHEMES:
         if _BUCKET.match(authority) is None:
             return f"{authority!r} is not a plain bucket or organisation name (letters, digits, . _ -)"
         return Host(authority, None)
@@ -130,7 +132,7 @@ def _split_port(glob: str) -> tuple[str, str | None]:
 def host_allowed(scheme: str, host: Host, patterns: tuple[str, ...]) -> bool:
     """`patterns` are `glob` or `scheme://glob`, `glob` being `name[:port]`: a pattern without a
     port admits only sources without one, `:*` any port. http(s) hosts compare case-insensitively."""
-    flags = re.IGNORECASE if scheme in HTTP_SCHEMES else 0
+    flags = re.IGNORECASE if scheme in HOST_SCHEMES else 0
     for pattern in patterns:
         p_scheme, sep, body = pattern.partition("://")
         if not sep:
