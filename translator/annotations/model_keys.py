@@ -12,6 +12,7 @@ INIT_IMAGE = "knscale.dev/model-init-image"
 MOUNT_PATH = "knscale.dev/model-mount-path"
 CREDENTIALS_SECRET = "knscale.dev/model-credentials-secret"
 SIZE_LIMIT = "knscale.dev/model-size-limit"
+MODEL_CACHE = "knscale.dev/model-cache"  # translator/injection/cache.py
 INJECTED = "knscale.dev/model-injected"  # status marker, written by knscale in the same patch
 
 BARE_INJECT = "injectModelInitContainer"
@@ -50,10 +51,13 @@ MODEL_KEYS: tuple[ModelKey, ...] = (
     ModelKey(MOUNT_PATH, (), "injection.mount_path (/mnt/models)", "where app containers see the model"),
     ModelKey(CREDENTIALS_SECRET, (), None, "Secret whose keys become the downloader's env (envFrom)"),
     ModelKey(SIZE_LIMIT, (), "injection.model_size_limit (unbounded)", "sizeLimit of the model emptyDir"),
+    ModelKey(
+        MODEL_CACHE, (), "injection.model_cache_claim (none)", 'ReadWriteMany PVC to cache the model in; "" for none'
+    ),
     ModelKey(INJECTED, (), None, "status marker set by knscale; present means: do not inject again"),
 )
 
 # Every key this module reads: a pod without any of them costs one set intersection.
 ALL_KEYS: frozenset[str] = frozenset(
-    [INJECT, MODEL_URI, INIT_IMAGE, MOUNT_PATH, CREDENTIALS_SECRET, SIZE_LIMIT, *LEGACY_KEYS]
+    [INJECT, MODEL_URI, INIT_IMAGE, MOUNT_PATH, CREDENTIALS_SECRET, SIZE_LIMIT, MODEL_CACHE, *LEGACY_KEYS]
 )

@@ -39,6 +39,7 @@ class RuleId(StrEnum):
     KNS024 = "KNS024"
     KNS030 = "KNS030"
     KNS031 = "KNS031"
+    KNS040 = "KNS040"
     KNS101 = "KNS101"
     KNS102 = "KNS102"
     KNS103 = "KNS103"

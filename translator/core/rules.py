@@ -106,6 +106,7 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(RuleId.KNS024, E, "pod spec has more containers, volumes or env entries than knscale processes"),
     Rule(RuleId.KNS030, E, "internal error in the mutating webhook: request denied, not guessed"),
     Rule(RuleId.KNS031, W, "internal error in the validating webhook: object not checked"),
+    Rule(RuleId.KNS040, E, "model cache claim name is invalid"),
     # ---- KNS1xx: Knative autoscaling annotations ----------------------------------------
     Rule(RuleId.KNS101, E, "annotation value is not of the key's type"),
     Rule(RuleId.KNS102, E, "annotation value is out of range"),

@@ -35,6 +35,7 @@ from translator.core.names import (
 )
 from translator.core.rule_ids import RuleId
 from translator.core.values import is_quantity, parse_quantity
+from translator.injection.cache import read_cache
 from translator.injection.reader import Reader
 from translator.injection.source import ModelSource, has_traversal, read_source
 
@@ -49,6 +50,7 @@ class ModelRequest:
     mount_key: str | None
     credentials_secret: str | None
     size_limit: str | None
+    cache_claim: str | None = None  # the shared model cache (injection.cache)
 
 
 def read_model_request(
@@ -130,6 +132,7 @@ def read_model_request(
                     f"{key} has no effect: a pvc:// model is mounted directly, nothing is downloaded",
                     f"remove {key}",
                 )
+    cache_claim = read_cache(r, None if source is None else source.scheme)
     if r.failed or source is None or image is None or mount_path is None:
         return None, r.findings
     request = ModelRequest(
@@ -139,6 +142,7 @@ def read_model_request(
         mount_key=mount_key,
         credentials_secret=secret,
         size_limit=size_limit,
+        cache_claim=cache_claim,
     )
     return request, r.findings
 
