@@ -52,7 +52,7 @@ MODEL_KEYS: tuple[ModelKey, ...] = (
     ModelKey(CREDENTIALS_SECRET, (), None, "Secret whose keys become the downloader's env (envFrom)"),
     ModelKey(SIZE_LIMIT, (), "injection.model_size_limit (unbounded)", "sizeLimit of the model emptyDir"),
     ModelKey(
-        MODEL_CACHE, (), "injection.model_cache_claim (none)", 'ReadWriteMany PVC to cache the model in; "" for none'
+        MODEL_CACHE, (), "injection.model_cache_claim (none)", 'RWX PVC to cache the model in; "" for none'
     ),
     ModelKey(INJECTED, (), None, "status marker set by knscale; present means: do not inject again"),
 )

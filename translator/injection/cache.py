@@ -17,7 +17,8 @@ from typing import Any
 from translator.annotations.model_keys import MODEL_CACHE
 from translator.core.names import is_dns1123_subdomain
 from translator.core.rule_ids import RuleId
-from translator.injection.cache_script import DEFAULT_WAIT_SECONDS, cache_key
+from translator.injection.cache_script import DEFAULT_WAIT_SECONDS
+from translator.injection.cache_script import cache_key as cache_key
 from translator.injection.common import MODEL_VOLUME, kubelet_literal
 from translator.injection.reader import Reader
 
@@ -44,7 +45,8 @@ def read_cache(r: Reader, scheme: str | None) -> str | None:
             MODEL_CACHE,
             value,
             f"{value!r} is not a valid PersistentVolumeClaim name (lower-case RFC 1123 subdomain)",
-            f'name a ReadWriteMany claim in the pod\'s namespace, e.g. {MODEL_CACHE}: model-cache, or "" for none',
+            f"name a ReadWriteMany claim in the pod's namespace, e.g. {MODEL_CACHE}: model-cache "
+            '(or "" for no cache)',
         )
         return None
     if scheme == "pvc":

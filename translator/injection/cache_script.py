@@ -18,6 +18,7 @@ import re
 import shutil
 import sys
 import time
+from pathlib import Path
 
 MARKER = ".complete"
 LOCK = ".lock"
@@ -48,11 +49,15 @@ def log(message: str) -> None:
     print(f"knscale-model-cache: {message}", file=sys.stderr, flush=True)
 
 
-def is_complete(entry: str) -> bool:
-    return os.path.isfile(entry + MARKER) and os.path.isdir(entry)
+def is_complete(entry: Path) -> bool:
+    return marker(entry).is_file() and entry.is_dir()
 
 
-def fsync_path(path: str) -> None:
+def marker(entry: Path) -> Path:
+    return entry.with_name(entry.name + MARKER)
+
+
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -60,90 +65,91 @@ def fsync_path(path: str) -> None:
         os.close(fd)
 
 
-def fsync_tree(top: str) -> None:
+def fsync_tree(top: Path) -> None:
     for parent, _, files in os.walk(top):
         for name in files:
-            fsync_path(os.path.join(parent, name))
-        fsync_path(parent)
+            fsync_path(Path(parent, name))
+        fsync_path(Path(parent))
 
 
-def remove_leftovers(root: str, key: str) -> None:
+def remove_leftovers(root: Path, key: str) -> None:
     """Partial downloads of KEY (a crashed or killed pod's) and an entry without its marker."""
-    for name in os.listdir(root):
-        if name == key or name.startswith((key + PARTIAL, key + MARKER + ".tmp-")):
-            log(f"removing {name}, left by an incomplete download")
-            shutil.rmtree(os.path.join(root, name))
+    for path in root.iterdir():
+        if path.name == key or path.name.startswith((key + PARTIAL, key + MARKER + ".tmp-")):
+            log(f"removing {path.name}, left by an incomplete download")
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
-def acquire(lock_path: str, wait_seconds: float) -> int:
+def acquire(lock_path: Path, wait_seconds: float) -> int:
     """An exclusive flock on lock_path, waiting at most wait_seconds. The kernel (or the NFS
     server, when the client's lease ends) releases it when its holder dies, so a lock is never
     stale by itself; the file is never removed."""
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait_seconds
-    told = False
+    holder = ""
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
         except BlockingIOError:
-            if not told:
-                holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
-                log(f"waiting for the download by {holder or 'another pod'}")
-                told = True
+            if not holder:
+                holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another pod"
+                log(f"waiting for the download by {holder}")
             if time.monotonic() >= deadline:
                 os.close(fd)
                 raise TimeoutError(
-                    f"{lock_path} still locked by {holder or 'another pod'} after {wait_seconds:.0f} s; "
+                    f"{lock_path} still locked by {holder} after {wait_seconds:.0f} s; "
                     "exiting so the kubelet retries (the holder's download is left alone)"
                 ) from None
             time.sleep(0.2)
 
 
-def write_marker(entry: str, uri: str, me: str) -> None:
-    tmp = f"{entry}{MARKER}.tmp-{me}"
-    with open(tmp, "w", encoding="utf-8") as f:
+def write_marker(entry: Path, uri: str, me: str) -> None:
+    tmp = entry.with_name(f"{entry.name}{MARKER}.tmp-{me}")
+    with tmp.open("w", encoding="utf-8") as f:
         f.write(f"{shown(uri)}\n")
         f.flush()
         os.fsync(f.fileno())
-    os.rename(tmp, entry + MARKER)
+    tmp.rename(marker(entry))
 
 
-def fill(uri: str, root: str, key: str, me: str) -> None:
-    entry = os.path.join(root, key)
-    partial = entry + PARTIAL + me
-    os.mkdir(partial)
+def fill(uri: str, entry: Path, me: str) -> None:
+    partial = entry.with_name(entry.name + PARTIAL + me)
+    partial.mkdir()
     try:
         storage = importlib.import_module("kserve_storage").Storage
-        storage.download(uri, out_dir=partial)
+        storage.download(uri, out_dir=str(partial))
         fsync_tree(partial)
-        os.rename(partial, entry)
-        fsync_path(root)
+        partial.rename(entry)
+        fsync_path(entry.parent)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     write_marker(entry, uri, me)
-    fsync_path(root)
+    fsync_path(entry.parent)
 
 
-def run(uri: str, root: str, key: str, wait_seconds: float) -> int:
-    entry = os.path.join(root, key)
+def run(uri: str, root: Path, key: str, wait_seconds: float) -> int:
+    entry = root / key
     if is_complete(entry):  # the marker is written last: its presence means a complete entry
-        os.utime(entry + MARKER)  # last use, for eviction by age
+        os.utime(marker(entry))  # last use, for eviction by age
         log(f"hit {key} for {shown(uri)}")
         return 0
     me = _UNSAFE.sub("-", os.environ.get("HOSTNAME") or os.uname().nodename)[:63] + f"-{os.getpid()}"
-    fd = acquire(entry + LOCK, wait_seconds)
+    fd = acquire(root / (key + LOCK), wait_seconds)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{me} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n".encode(), 0)
         if is_complete(entry):
-            os.utime(entry + MARKER)
+            os.utime(marker(entry))
             log(f"hit {key} for {shown(uri)} (downloaded by another pod meanwhile)")
             return 0
         remove_leftovers(root, key)
         log(f"miss {key}: downloading {shown(uri)}")
-        fill(uri, root, key, me)
+        fill(uri, entry, me)
         log(f"stored {key}")
         return 0
     finally:
@@ -159,7 +165,7 @@ def main(argv: list[str]) -> int:
         log(f"key {key!r} is not the cache key of {shown(uri)} ({cache_key(uri)})")
         return 2
     try:
-        return run(uri, root, key, float(argv[3]) if len(argv) == 4 else DEFAULT_WAIT_SECONDS)
+        return run(uri, Path(root), key, float(argv[3]) if len(argv) == 4 else DEFAULT_WAIT_SECONDS)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             log(
