@@ -8,6 +8,7 @@ The claim's root, mounted at /knscale-cache in the pod, is a temporary directory
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,6 +203,11 @@ def test_leftovers_without_a_marker_are_never_served(served: Served, tmp_path: P
     assert result.returncode == 0, result.stderr
     assert (root / key / "model.bin").read_bytes() == payload
     assert sorted(p.name for p in root.iterdir()) == [key, f"{key}.complete", f"{key}.lock"]
+    # a marker without its entry (an eviction cut short) is no hit either
+    shutil.rmtree(root / key)
+    again = _run(container, root)
+    assert again.returncode == 0 and "miss" in again.stderr, again.stderr
+    assert (root / key / "model.bin").read_bytes() == payload and len(served.gets) == 2
 
 
 def test_a_failed_download_leaves_nothing_behind(served: Served, tmp_path: Path) -> None:

@@ -73,9 +73,9 @@ def fsync_tree(top: Path) -> None:
 
 
 def remove_leftovers(root: Path, key: str) -> None:
-    """Partial downloads of KEY (a crashed or killed pod's) and an entry without its marker."""
+    """Partial downloads of KEY (a crashed or killed pod's), and an entry or a marker alone."""
     for path in root.iterdir():
-        if path.name == key or path.name.startswith((key + PARTIAL, key + MARKER + ".tmp-")):
+        if path.name in (key, key + MARKER) or path.name.startswith((key + PARTIAL, key + MARKER + ".tmp-")):
             log(f"removing {path.name}, left by an incomplete download")
             if path.is_dir():
                 shutil.rmtree(path)
