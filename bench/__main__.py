@@ -1,4 +1,4 @@
-"""`python -m bench [lint|webhook|reconciler|autoscaling|all] [ARGS…]` — run one benchmark, or all of them.
+"""`python -m bench [lint|webhook|reconciler|autoscaling|coldstart|all] [ARGS…]` — run one benchmark, or all.
 
 Each benchmark is a module here with `main(argv) -> int`; its own options follow its name
 (`python -m bench lint --manifests 5000`). `all` runs every benchmark with its defaults and
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("lint", "webhook", "reconciler", "autoscaling")
+BENCHMARKS = ("lint", "webhook", "reconciler", "autoscaling", "coldstart")
 ON_DEMAND = ("soak",)  # ten minutes by default: `make soak`, not part of `all`
 
 

@@ -14,6 +14,7 @@ CREDENTIALS_SECRET = "knscale.dev/model-credentials-secret"
 SIZE_LIMIT = "knscale.dev/model-size-limit"
 PULL_POLICY = "knscale.dev/model-pull-policy"  # oci:// only: pullPolicy of the model image
 SUB_PATH = "knscale.dev/model-sub-path"  # oci:// only: a directory inside the image's model dir
+MODEL_CACHE = "knscale.dev/model-cache"  # translator/injection/cache.py
 INJECTED = "knscale.dev/model-injected"  # status marker, written by knscale in the same patch
 
 BARE_INJECT = "injectModelInitContainer"
@@ -57,6 +58,9 @@ MODEL_KEYS: tuple[ModelKey, ...] = (
     ModelKey(SIZE_LIMIT, (), "injection.model_size_limit (unbounded)", "sizeLimit of the model emptyDir"),
     ModelKey(PULL_POLICY, (), "injection.image_pull_policy", "oci:// only: Always, IfNotPresent or Never"),
     ModelKey(SUB_PATH, (), None, "oci:// only: a relative directory below injection.oci_model_dir"),
+    ModelKey(
+        MODEL_CACHE, (), "injection.model_cache_claim (none)", 'RWX PVC to cache the model in; "" for none'
+    ),
     ModelKey(INJECTED, (), None, "status marker set by knscale; present means: do not inject again"),
 )
 
@@ -71,6 +75,7 @@ ALL_KEYS: frozenset[str] = frozenset(
         SIZE_LIMIT,
         PULL_POLICY,
         SUB_PATH,
+        MODEL_CACHE,
         *LEGACY_KEYS,
     ]
 )

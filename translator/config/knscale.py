@@ -13,7 +13,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from translator.config.autoscaler import AutoscalerConfig, KedaConfig
-from translator.core.names import has_dotdot_segment, is_image_reference, mount_path_problem
+from translator.core.names import (
+    has_dotdot_segment,
+    is_dns1123_subdomain,
+    is_image_reference,
+    mount_path_problem,
+)
 from translator.core.values import is_quantity, parse_quantity
 
 # knscale sets these on the downloader itself; configuration may not override them.
@@ -116,6 +121,11 @@ class InjectionConfig(_Strict):
         description="Default sizeLimit of the model emptyDir (knscale.dev/model-size-limit overrides); "
         "None leaves it unbounded like KServe.",
     )
+    model_cache_claim: str | None = Field(
+        default=None,
+        description="ReadWriteMany PersistentVolumeClaim (in each pod's namespace) that caches downloaded "
+        "models when a pod sets no knscale.dev/model-cache; None: no cache unless a pod names one.",
+    )
     scratch_size_limit: str = Field(
         default="1Gi",
         description="sizeLimit of each writable scratch emptyDir (/tmp and HOME) of the initContainer.",
@@ -161,6 +171,13 @@ class InjectionConfig(_Strict):
     @classmethod
     def _optional_quantity(cls, value: str | None) -> str | None:
         return None if value is None else cls._quantity(value)
+
+    @field_validator("model_cache_claim")
+    @classmethod
+    def _claim(cls, value: str | None) -> str | None:
+        if value is not None and not is_dns1123_subdomain(value):
+            raise ValueError(f"{value!r} is not a PersistentVolumeClaim name (lower-case RFC 1123 subdomain)")
+        return value
 
     @field_validator("default_image")
     @classmethod

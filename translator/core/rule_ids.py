@@ -45,6 +45,7 @@ class RuleId(StrEnum):
     KNS043 = "KNS043"
     KNS044 = "KNS044"
     KNS045 = "KNS045"
+    KNS046 = "KNS046"
     KNS101 = "KNS101"
     KNS102 = "KNS102"
     KNS103 = "KNS103"

@@ -115,6 +115,8 @@ RULES: dict[RuleId, Rule] = _table(
     Rule(
         RuleId.KNS045, INFO, "Knative template: the OCI image volume is added to the pods, not the template"
     ),
+    # the shared model cache (translator/injection/cache.py)
+    Rule(RuleId.KNS046, E, "model cache claim name is invalid"),
     # ---- KNS1xx: Knative autoscaling annotations ----------------------------------------
     Rule(RuleId.KNS101, E, "annotation value is not of the key's type"),
     Rule(RuleId.KNS102, E, "annotation value is out of range"),

@@ -24,6 +24,7 @@ from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.names import normalize_path
 from translator.core.objects import META_ANNOTATIONS, POD_SPEC, display_name
+from translator.injection.cache import cache_key, cache_volume, for_cache
 from translator.injection.checks import app_containers, namespace_findings, spec_findings, spec_shape_findings
 from translator.injection.common import (
     HOME_VOLUME,
@@ -114,6 +115,8 @@ def build_plan(
     sub_path = request.oci.sub_path if request.oci is not None else request.source.pvc_sub_path
     if direct and sub_path:
         app_mount["subPath"] = sub_path
+    elif request.cache_claim is not None:
+        app_mount["subPath"] = cache_key(request.source.uri)  # the entry, never the whole cache
     edits: list[ContainerEdit] = []
     for i, c in apps:
         if not any(as_map(m).get("name") == MODEL_VOLUME for m in as_list(c.get("volumeMounts"))):
@@ -138,6 +141,8 @@ def build_plan(
             init_container = wanted
         if as_map(spec.get("securityContext")).get("fsGroup") is None:
             security["fsGroup"] = fixed.fs_group
+            if request.cache_claim is not None:  # not a recursive chown of the whole cache per pod
+                security["fsGroupChangePolicy"] = "OnRootMismatch"
 
     return InjectionPlan(
         request=request,
@@ -152,6 +157,8 @@ def build_plan(
 def _model_volume(request: ModelRequest) -> dict[str, Any]:
     if request.oci is not None and request.mounted_directly:
         return oci_volume(request.oci)
+    if request.cache_claim is not None:
+        return cache_volume(request.cache_claim)
     if request.source.scheme == "pvc":
         claim = {"claimName": request.source.location, "readOnly": True}
         return {"name": MODEL_VOLUME, "persistentVolumeClaim": claim}
@@ -208,7 +215,8 @@ def _init_container(request: ModelRequest, fixed: FixedParts) -> dict[str, Any]:
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"
     if request.oci is not None:  # copy mode: the model image copies its model dir
         make_copy_container(container, request.oci, request.mount_path)
-    return container
+        return container
+    return container if request.cache_claim is None else for_cache(container, source.uri)
 
 
 def _complete_container(index: int, existing: Any, wanted: Mapping[str, Any]) -> ContainerEdit | None:
@@ -221,6 +229,8 @@ def _complete_container(index: int, existing: Any, wanted: Mapping[str, Any]) ->
     set_fields = {k: v for k, v in wanted.items() if c.get(k) is None and k not in ("name",)}
     if "command" in c and c.get("args") is None:
         set_fields.pop("args", None)  # their own command decides its arguments
+    if "args" in c and c.get("command") is None:
+        set_fields.pop("command", None)  # their args are for the image's entrypoint
     append: dict[str, list[Mapping[str, Any]]] = {}
     if "env" not in set_fields:
         have = {as_map(e).get("name") for e in as_list(c.get("env"))}

@@ -35,6 +35,7 @@ from translator.core.names import (
 )
 from translator.core.rule_ids import RuleId
 from translator.core.values import is_quantity, parse_quantity
+from translator.injection.cache import read_cache
 from translator.injection.oci import IMAGE_VOLUME, OciRequest, read_oci_request
 from translator.injection.reader import Reader
 from translator.injection.source import ModelSource, has_traversal, read_source
@@ -56,6 +57,8 @@ class ModelRequest:
     def mounted_directly(self) -> bool:
         """No initContainer: a pvc:// claim, or an OCI image volume, is mounted as it is."""
         return self.source.scheme == "pvc" or (self.oci is not None and self.oci.mode == IMAGE_VOLUME)
+
+    cache_claim: str | None = None  # the shared model cache (injection.cache)
 
 
 def read_model_request(
@@ -138,6 +141,7 @@ def read_model_request(
                     f"remove {key}",
                 )
     oci = read_oci_request(r, source.scheme if source else None, source.uri if source else None)
+    cache_claim = read_cache(r, None if source is None else source.scheme)
     if r.failed or source is None or image is None or mount_path is None:
         return None, r.findings
     request = ModelRequest(
@@ -148,6 +152,7 @@ def read_model_request(
         credentials_secret=secret if oci is None else None,
         size_limit=size_limit,
         oci=oci,
+        cache_claim=cache_claim,
     )
     return request, r.findings
 
