@@ -30,7 +30,7 @@ import httpx
 
 from bench.webhook import BenchError, Server
 from fuzz.checks import check_idempotent, check_reply, resubmission
-from fuzz.reviews import Review, review
+from fuzz.reviews import RECURSION_LIMIT, Review, review
 
 POLICIES: dict[str, Any] = {
     "image_allowlist": ["registry.example.com/dl/*", "ghcr.io/example/*"],
@@ -160,6 +160,7 @@ def run_mode(mode: str, count: int, seed: int, concurrency: int, out: Path, work
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     parser = argparse.ArgumentParser(prog="python -m fuzz admission", description=__doc__.split("\n")[0])
     parser.add_argument("--reviews", type=int, default=1_000_000, help="reviews in all (half per mode)")
     parser.add_argument("--seed", type=int, default=1)

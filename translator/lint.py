@@ -13,7 +13,7 @@ from typing import Any
 
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
-from translator.core.objects import annotation_sites, iter_objects, object_ref
+from translator.core.objects import annotation_sites, iter_objects, object_ref, text_of
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.validate import validate_object
@@ -67,7 +67,7 @@ def lint_document(
         if _broken_object(obj):
             line, col = position(prefix.rstrip("."), None)
             finding = RULES[RuleId.KNS902].finding(
-                ObjectRef(kind=str(obj.get("kind", "")), name=_name(obj)),
+                ObjectRef(kind=text_of(obj.get("kind")), name=_name(obj)),
                 prefix.rstrip(".") or "<document>",
                 None,
                 None,

@@ -29,6 +29,7 @@ from translator.core.objects import (
     has_revision_label,
     object_ref,
     role_of,
+    text_of,
 )
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
@@ -53,7 +54,7 @@ def validate_object(obj: Mapping[str, Any], config: KnscaleConfig, *, suppress: 
     if role is None:
         return []
     ref = object_ref(obj)
-    kind = str(obj.get("kind", ""))
+    kind = text_of(obj.get("kind"))
     findings: list[Finding] = _metadata_findings(obj, ref)
     for site in annotation_sites(obj):
         findings += _shape_findings(obj, site, ref)

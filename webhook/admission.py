@@ -20,7 +20,7 @@ import orjson
 
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef, Severity
-from translator.core.objects import META_ANNOTATIONS, TEMPLATE_ANNOTATIONS, display_name, object_ref
+from translator.core.objects import META_ANNOTATIONS, TEMPLATE_ANNOTATIONS, display_name, object_ref, text_of
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.injection.plan import InjectionPlan, plan_injection
@@ -75,7 +75,7 @@ class Review:
         k = self.request.get("kind")
         if not isinstance(k, Mapping):
             return "", ""
-        return str(k.get("group") or ""), str(k.get("kind") or "")
+        return text_of(k.get("group")), text_of(k.get("kind"))
 
     @property
     def sub_resource(self) -> str:

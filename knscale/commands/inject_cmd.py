@@ -44,7 +44,7 @@ from knscale.commands._manifests import (
 )
 from knscale.commands._output import add_output_argument
 from translator.config.knscale import KnscaleConfig
-from translator.core.objects import api_group, iter_objects
+from translator.core.objects import api_group, iter_objects, text_of
 from translator.injection.template import TEMPLATE_KINDS
 from webhook import admission
 
@@ -90,9 +90,9 @@ def register(subparsers: Any) -> None:
 
 def review_body(obj: Mapping[str, Any], namespace: str) -> bytes:
     """An AdmissionReview v1 of a CREATE of `obj`, as the API server sends it."""
-    api_version = str(obj.get("apiVersion", ""))
+    api_version = text_of(obj.get("apiVersion"))
     group, _, version = api_version.rpartition("/")
-    kind = str(obj.get("kind", ""))
+    kind = text_of(obj.get("kind"))
     request = {
         "uid": REVIEW_UID,
         "kind": {"group": group, "version": version, "kind": kind},

@@ -220,3 +220,67 @@ def test_an_object_at_the_item_bound_is_injected_and_admitted_again_unchanged(ki
     again = admit(patched, "again")
     assert again["allowed"] is True, again.get("status")
     assert not json.loads(base64.b64decode(again["patch"])) if again.get("patch") else True
+
+
+def _deep_text(levels: int) -> str:
+    """A map nested `levels` deep, as JSON text (written without recursion)."""
+    return '{"a":' * levels + '"x"' + "}" * levels
+
+
+_KNATIVE_SERVICE = {
+    "apiVersion": "serving.knative.dev/v1",
+    "kind": "Service",
+    "metadata": {"name": "hello", "namespace": "default"},
+    "spec": {"template": {"metadata": {"annotations": ANN}, "spec": {"containers": [{"image": "a:1"}]}}},
+}
+_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p", "namespace": "default", "annotations": ANN},
+    "spec": _spec(),
+}
+# Where the fuzz campaign (seed 3001, template mode) put a ~1,000-deep map: `kind` and
+# `apiVersion` were formatted with str(), whose repr recursed past the default limit.
+DEEP_AT = {
+    "pod.kind": (_POD, ("kind",)),
+    "pod.apiVersion": (_POD, ("apiVersion",)),
+    "pod.container-name": (_POD, ("spec", "containers", 0, "name")),
+    "pod.mount-name": (_POD, ("spec", "containers", 0, "volumeMounts", 0, "name")),
+    "ksvc.kind": (_KNATIVE_SERVICE, ("kind",)),
+    "ksvc.apiVersion": (_KNATIVE_SERVICE, ("apiVersion",)),
+    "ksvc.revision-name": (_KNATIVE_SERVICE, ("spec", "template", "metadata", "name")),
+    "ksvc.container-name": (_KNATIVE_SERVICE, ("spec", "template", "spec", "containers", 0, "name")),
+}
+
+
+@pytest.mark.parametrize("where", sorted(DEEP_AT))
+@pytest.mark.parametrize("endpoint", ["/mutate", "/validate"])
+def test_a_deep_map_where_a_string_belongs_ends_in_a_reply_not_an_internal_error(
+    where: str, endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert sys.getrecursionlimit() <= 1000, "a raised limit would hide the RecursionError"
+    obj, path = DEEP_AT[where]
+    placed = _set(obj, path, "__DEEP__")
+    group, kind = ("serving.knative.dev", "Service") if obj is _KNATIVE_SERVICE else ("", "Pod")
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-deep-name",
+            "kind": {"group": group, "version": "v1", "kind": kind},
+            "resource": {"group": group, "version": "v1", "resource": kind.lower() + "s"},
+            "namespace": "default",
+            "operation": "CREATE",
+            "object": placed,
+        },
+    }
+    body = json.dumps(review).replace('"__DEEP__"', _deep_text(990))
+    client = TestClient(create_app(CONFIG, decision_cache=False))
+    with caplog.at_level(logging.ERROR):
+        reply = client.post(endpoint, content=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 200, reply.text
+    response = reply.json()["response"]
+    assert response["uid"] == "u-deep-name"
+    message = (response.get("status") or {}).get("message", "") + " ".join(response.get("warnings") or [])
+    assert "KNS030" not in message and "KNS031" not in message, message
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"

@@ -28,7 +28,7 @@ from translator.autoscaling.traps import silent_traps
 from translator.config.autoscaler import HPA_CLASS, KNSCALE_CLASS, KPA_CLASS, AutoscalerConfig
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
-from translator.core.objects import META_ANNOTATIONS, AnnotationSite, controlled_by_revision
+from translator.core.objects import META_ANNOTATIONS, AnnotationSite, controlled_by_revision, text_of
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.keda.render import render_scaled_object, should_auto_create
@@ -42,7 +42,7 @@ def autoscaling_findings(
     out = Collector(ref, site.path)
     ann = site.annotations
     if role == "knative-template" and site.path == META_ANNOTATIONS:
-        _on_service_metadata(out, ann, str(obj.get("kind", "")))
+        _on_service_metadata(out, ann, text_of(obj.get("kind")))
         return out.findings
     if role == "workload" and controlled_by_revision(obj):
         return []  # Knative made it for a revision and copied the revision's annotations onto it

@@ -63,6 +63,12 @@ def role_of(obj: Mapping[str, Any]) -> str | None:
     return CHECKED_KINDS.get((api_group(api_version), kind))
 
 
+def text_of(value: Any) -> str:
+    """`value` when it is a string, else "": a field a hostile review fills with another type (a
+    map nested a thousand deep) is never formatted, whose repr would recurse past the limit."""
+    return value if isinstance(value, str) else ""
+
+
 def display_name(meta: Any) -> str:
     """`name`, else `generateName`, of a metadata map — only ever a string: a name of another type
     (a hostile review can nest one a thousand deep) is never formatted into a message."""
@@ -77,10 +83,10 @@ def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
     name = display_name(meta)
     ns = meta.get("namespace")
     return ObjectRef(
-        kind=str(obj.get("kind", "")),
+        kind=text_of(obj.get("kind")),
         name=name,
         namespace=ns if isinstance(ns, str) and ns else None,
-        api_version=str(obj.get("apiVersion", "")) or None,
+        api_version=text_of(obj.get("apiVersion")) or None,
     )
 
 

@@ -19,6 +19,7 @@ from translator.core.objects import (
     TEMPLATE_PREFIX,
     TEMPLATE_SPEC,
     AnnotationSite,
+    text_of,
 )
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
@@ -242,8 +243,8 @@ def spec_findings(
                         path,
                         request.mount_key,
                         request.mount_path,
-                        f"container {c.get('name')!r} ({where}) already mounts volume "
-                        f"{m.get('name')!r} at {request.mount_path}",
+                        f"container {text_of(c.get('name'))!r} ({where}) already mounts volume "
+                        f"{text_of(m.get('name'))!r} at {request.mount_path}",
                         f"set {mount_key} to a free directory, e.g. {mount_key}: /mnt/knscale-models"
                         + (
                             f", or name that volume {MODEL_VOLUME}"

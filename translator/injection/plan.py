@@ -23,7 +23,7 @@ from translator.annotations.model_keys import ALL_KEYS, INJECTED
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
 from translator.core.names import normalize_path
-from translator.core.objects import META_ANNOTATIONS, POD_SPEC, display_name
+from translator.core.objects import META_ANNOTATIONS, POD_SPEC, display_name, text_of
 from translator.injection.cache import cache_key, cache_volume, for_cache
 from translator.injection.checks import app_containers, namespace_findings, spec_findings, spec_shape_findings
 from translator.injection.common import (
@@ -120,7 +120,7 @@ def build_plan(
     edits: list[ContainerEdit] = []
     for i, c in apps:
         if not any(as_map(m).get("name") == MODEL_VOLUME for m in as_list(c.get("volumeMounts"))):
-            name = str(c.get("name") or "")
+            name = text_of(c.get("name"))
             edits.append(ContainerEdit("containers", i, name, append={"volumeMounts": [app_mount]}))
 
     init_container: Mapping[str, Any] | None = None

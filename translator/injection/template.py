@@ -12,7 +12,7 @@ from typing import Any
 from translator.annotations.model_keys import ALL_KEYS, INJECTED
 from translator.config.knscale import KnscaleConfig
 from translator.core.findings import Finding, ObjectRef
-from translator.core.objects import SERVING_GROUP, TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC
+from translator.core.objects import SERVING_GROUP, TEMPLATE_ANNOTATIONS, TEMPLATE_SPEC, text_of
 from translator.core.rule_ids import RuleId
 from translator.core.rules import RULES
 from translator.core.values import parse_quantity
@@ -262,7 +262,7 @@ def _repeated_model_mounts(spec: Mapping[str, Any], ref: ObjectRef, skipped: fro
                     TEMPLATE_ANNOTATIONS,
                     None,
                     None,
-                    f"container {c.get('name')!r} ({TEMPLATE_SPEC}.containers[{i}]) mounts volume "
+                    f"container {text_of(c.get('name'))!r} ({TEMPLATE_SPEC}.containers[{i}]) mounts volume "
                     f"{MODEL_VOLUME} {len(paths)} times ({', '.join(map(str, paths))}); knscale manages "
                     "that volume's one mount here and would replace the others",
                     f"mount {MODEL_VOLUME} once and read subdirectories below its mount path, or mount "

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from translator.annotations import table as A
+from translator.core.objects import text_of
 from translator.core.rule_ids import RuleId
 from translator.core.values import (
     ParseError,
@@ -73,12 +74,14 @@ def admission_issues(
             "set idleReplicaCount: 0 and minReplicaCount ≥ 1",
         )
 
-    name = str(meta.get("name", ""))
+    name = text_of(meta.get("name"))
     advanced = spec.get("advanced") if isinstance(spec.get("advanced"), Mapping) else {}
     assert isinstance(advanced, Mapping)
     hpa_cfg = advanced.get("horizontalPodAutoscalerConfig")
     hpa_name = (
-        str(hpa_cfg.get("name") or f"keda-hpa-{name}") if isinstance(hpa_cfg, Mapping) else f"keda-hpa-{name}"
+        (text_of(hpa_cfg.get("name")) or f"keda-hpa-{name}")
+        if isinstance(hpa_cfg, Mapping)
+        else f"keda-hpa-{name}"
     )
     for label, value in (("ScaledObject", name), ("HPA", hpa_name)):
         if len(value) > MAX_NAME:

@@ -23,6 +23,7 @@ from translator.core.objects import (
     controlled_by_revision,
     dig,
     mapping,
+    text_of,
 )
 from translator.keda.types import HpaRevision, OwnerRef, ScaleTargetRef
 
@@ -71,20 +72,20 @@ def _containers(spec: Any) -> list[Mapping[str, Any]] | None:
 def pa_target(pa: Mapping[str, Any], name: str | None = None) -> ScaleTargetRef:
     """A PodAutoscaler's `spec.scaleTargetRef`, defaulting as Knative does (`<name>-deployment`)."""
     ref = mapping(dig(pa, "spec", "scaleTargetRef"))
-    pa_name = name or str(mapping(pa.get("metadata")).get("name") or "")
+    pa_name = name or text_of(mapping(pa.get("metadata")).get("name"))
     return ScaleTargetRef(
-        str(ref.get("apiVersion") or "apps/v1"),
-        str(ref.get("kind") or "Deployment"),
-        str(ref.get("name") or f"{pa_name}-deployment"),
+        text_of(ref.get("apiVersion")) or "apps/v1",
+        text_of(ref.get("kind")) or "Deployment",
+        text_of(ref.get("name")) or f"{pa_name}-deployment",
     )
 
 
 def workload_target(workload: Mapping[str, Any]) -> ScaleTargetRef:
     """A Deployment/StatefulSet scaled as a revision targets itself."""
     return ScaleTargetRef(
-        str(workload.get("apiVersion") or "apps/v1"),
-        str(workload.get("kind") or "Deployment"),
-        str(mapping(workload.get("metadata")).get("name") or ""),
+        text_of(workload.get("apiVersion")) or "apps/v1",
+        text_of(workload.get("kind")) or "Deployment",
+        text_of(mapping(workload.get("metadata")).get("name")),
     )
 
 
@@ -96,12 +97,12 @@ def hpa_revision(obj: Mapping[str, Any], target: ScaleTargetRef, *, name: str | 
     PodAutoscaler whose `spec.reachability` is `Unreachable` gets min 0, as in Knative.
     """
     meta = mapping(obj.get("metadata"))
-    obj_name = str(meta.get("name") or "")
+    obj_name = text_of(meta.get("name"))
     namespace = meta.get("namespace")
-    kind = str(obj.get("kind"))
+    kind = text_of(obj.get("kind"))
     uid = meta.get("uid")
     default_api_version = PA_API_VERSION if kind == "PodAutoscaler" else "apps/v1"
-    api_version = str(obj.get("apiVersion") or default_api_version)
+    api_version = text_of(obj.get("apiVersion")) or default_api_version
     return HpaRevision(
         name=name or obj_name,
         annotations=_strings(meta.get("annotations")),
@@ -122,16 +123,15 @@ def revision_of(
     `revision_name` overrides the derived name (`knscale translate --revision`).
     """
     meta = mapping(obj.get("metadata"))
-    name = str(meta.get("name") or "")
+    name = text_of(meta.get("name"))
     namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else None
     if role == "knative-template":
         template = mapping(dig(obj, "spec", "template"))
         tmeta = mapping(template.get("metadata"))
-        rev = revision_name or tmeta.get("name") or (f"{name}-00001" if name else "")
-        rev = str(rev)
+        rev = revision_name or text_of(tmeta.get("name")) or (f"{name}-00001" if name else "")
         annotations = _strings(tmeta.get("annotations"))
         labels = _strings(tmeta.get("labels"))
-        kind = str(obj.get("kind"))
+        kind = text_of(obj.get("kind"))
         labels.setdefault(f"{SERVING_GROUP}/{kind.lower()}", name)
         if kind == "Service":
             labels.setdefault(f"{SERVING_GROUP}/configuration", name)
