@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,18 @@ from typing import Any
 # campaign's own process sets it (`fuzz.admission.main`), never an importer: a test process with a
 # raised limit would hide the RecursionErrors the server meets at the default one.
 RECURSION_LIMIT = 20_000
+
+
+@contextmanager
+def room_to_recurse() -> Iterator[None]:
+    """The campaign's recursion limit for a block (writing deep reviews in a test), then back."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
 
 DIGEST = "sha256:" + "ab" * 32
 INJECT_KEYS = ("knscale.dev/inject-model", "injectModelInitContainer")

@@ -11,7 +11,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from fuzz.reviews import review
+from fuzz.reviews import review, room_to_recurse
 from translator.core.rule_ids import RuleId
 from webhook.metrics import ENDPOINTS, OUTCOMES, knscale_version
 
@@ -49,15 +49,18 @@ def _labels(metrics_text: str) -> dict[str, set[str]]:
 def test_labels_come_from_fixed_sets_whatever_the_reviews_carry(client: TestClient) -> None:
     rng = random.Random(16)
     before = _SERIES.findall(client.get("/metrics").text)
-    for i in range(120):
-        r = review(rng)
-        body = json.loads(r.body) if i % 3 else None
-        if body is not None:  # attacker-chosen names and namespaces on top of the generator's values
-            body["request"]["namespace"] = f"ns-{rng.getrandbits(32):x}"
-            obj = body["request"].get("object")
-            if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
-                obj["metadata"]["name"] = f"victim-{rng.getrandbits(32):x}"
-        content = json.dumps(body).encode() if body is not None else r.body
+    contents = []
+    with room_to_recurse():  # writing the generator's deep reviews; the server reads them at the default
+        for i in range(120):
+            r = review(rng)
+            body = json.loads(r.body) if i % 3 else None
+            if body is not None:  # attacker-chosen names and namespaces on top of the generator's values
+                body["request"]["namespace"] = f"ns-{rng.getrandbits(32):x}"
+                obj = body["request"].get("object")
+                if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+                    obj["metadata"]["name"] = f"victim-{rng.getrandbits(32):x}"
+            contents.append(json.dumps(body).encode() if body is not None else r.body)
+    for content in contents:
         client.post(
             rng.choice(("/mutate", "/validate")),
             content=content,

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-from fuzz.reviews import RECURSION_LIMIT, _duplicate_key, review
+from fuzz.reviews import _duplicate_key, review, room_to_recurse
 
 
 @pytest.fixture
-def room_to_recurse() -> Iterator[None]:
-    """The generator writes ~1,200-deep reviews; the limit goes back so no other test runs with it."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(RECURSION_LIMIT)
-    yield
-    sys.setrecursionlimit(limit)
+def deep_reviews() -> Iterator[None]:
+    with room_to_recurse():  # the generator writes ~1,200-deep reviews; no other test gets the limit
+        yield
 
 
 def test_duplicate_keys_in_an_empty_annotation_map_stay_json() -> None:
@@ -38,7 +34,7 @@ def test_duplicate_keys_before_existing_annotations_stay_json() -> None:
     assert json.loads(_duplicate_key(random.Random(1), text))["metadata"]["annotations"]["a"] == "b"
 
 
-@pytest.mark.usefixtures("room_to_recurse")
+@pytest.mark.usefixtures("deep_reviews")
 def test_every_generated_body_is_json() -> None:
     rng = random.Random(3001)
     for _ in range(200):
