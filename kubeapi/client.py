@@ -239,7 +239,7 @@ class KubernetesApi:
             )
         decoded = _decode(data)
         if not 200 <= raw.status <= 299:
-            raise error_from_status(raw.status, decoded, body_excerpt(data))
+            raise error_from_status(raw.status, decoded, body_excerpt(data), raw.headers.get("Retry-After"))
         return raw.status, decoded
 
     def _call(
@@ -295,7 +295,9 @@ class KubernetesApi:
         if not 200 <= raw.status <= 299:
             data = raw.read(min(1 << 20, self._max_body))
             raw.release_conn()
-            raise error_from_status(raw.status, _decode(data), body_excerpt(data))
+            raise error_from_status(
+                raw.status, _decode(data), body_excerpt(data), raw.headers.get("Retry-After")
+            )
         return self._events(raw, res)
 
     def _events(self, raw: Any, res: Resource) -> Iterator[WatchEvent]:

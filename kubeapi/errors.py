@@ -63,19 +63,28 @@ class Invalid(ApiError):
     pass
 
 
+MAX_RETRY_AFTER_S = 600  # a proxy's header is bounded: no call waits longer than this on its word
+
+
 def body_excerpt(data: bytes) -> str:
     """The start of a body that is not a Status, as text, for a message."""
     return data[:MAX_EXCERPT_BYTES].decode("utf-8", "replace")
 
 
-def error_from_status(status: int, body: Mapping[str, Any] | None, fallback: str = "") -> ApiError:
-    """Map an HTTP status plus a `metav1.Status` body to our error classes."""
+def error_from_status(
+    status: int, body: Mapping[str, Any] | None, fallback: str = "", retry_after_header: str | None = None
+) -> ApiError:
+    """Map an HTTP status plus a `metav1.Status` body to our error classes. The wait a 429 or 503
+    asks for comes from `details.retryAfterSeconds`, else from the `Retry-After` header (seconds;
+    the HTTP-date form is not used by the API server and is ignored)."""
     reason = str((body or {}).get("reason") or "") or _REASONS.get(status, "Unknown")
     message = str((body or {}).get("message") or fallback or reason)[:MAX_MESSAGE_CHARS]
     retry_after: float | None = None
     details = (body or {}).get("details")
     if isinstance(details, Mapping) and isinstance(details.get("retryAfterSeconds"), int | float):
         retry_after = float(details["retryAfterSeconds"])
+    elif retry_after_header is not None and retry_after_header.strip().isdigit():
+        retry_after = float(min(int(retry_after_header.strip()), MAX_RETRY_AFTER_S))
     cls: type[ApiError]
     if status == 404:
         cls = NotFound

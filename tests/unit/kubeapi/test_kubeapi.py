@@ -28,9 +28,10 @@ from reconciler.runtime.writes import InstrumentedApi
 
 
 class _Raw:
-    def __init__(self, status: int, body: bytes) -> None:
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.status = status
         self._body = body
+        self.headers = headers or {}
 
     def read(self, limit: int) -> bytes:
         return self._body[:limit]
@@ -150,3 +151,20 @@ def test_every_resource_is_known_by_its_kind() -> None:
     assert MUTATING_WEBHOOKS.path("ignored", "w") == (
         "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/w"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "header", "wanted"),
+    [
+        ({"details": {"retryAfterSeconds": 3}}, "9", 3.0),  # the Status body wins
+        ({"reason": "TooManyRequests"}, "2", 2.0),  # a proxy that sets only the header
+        ({}, " 7 ", 7.0),
+        ({}, "86400", 600.0),  # bounded
+        ({}, "Wed, 21 Oct 2015 07:28:00 GMT", None),  # the HTTP-date form: not used by the API server
+        ({}, None, None),
+    ],
+)
+def test_retry_after_comes_from_the_body_or_the_header(
+    body: dict[str, object], header: str | None, wanted: float | None
+) -> None:
+    assert error_from_status(429, body, "", header).retry_after == wanted
