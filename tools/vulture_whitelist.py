@@ -100,3 +100,4 @@ workload_levels  # simulator.oracle: the oracle's per-app levels of a whole work
 _.do_HEAD  # http.server dispatches by method name (webhook/metrics_http.py)
 do_DELETE  # unused variable (webhook/metrics_http.py): dispatched by method name
 do_OPTIONS  # unused variable (webhook/metrics_http.py): dispatched by method name
+deep_reviews  # pytest fixture used by name (tests/unit/fuzz/test_fuzz_reviews.py)
