@@ -249,6 +249,7 @@ class _Raw:
     def __init__(self, status: int, body: bytes) -> None:
         self.status = status
         self._body = body
+        self.headers: dict[str, str] = {}  # urllib3's responses carry them (Retry-After is read)
 
     def read(self, limit: int) -> bytes:
         return self._body[:limit]
