@@ -6,10 +6,9 @@ objects the API server would pass as `object`, so a typo or a missing has() guar
 
 from __future__ import annotations
 
-import sys
-
 import base64
 import re
+import sys
 from typing import Any
 
 import celpy
