@@ -291,10 +291,11 @@ class ScaledObjectSync:
         desired.pop("status", None)
         return desired
 
-    def write_pa_status(self, pa: dict[str, Any], status: dict[str, Any], result: SyncResult) -> None:
-        """The /status write, only when the status changed (shared with reconciler/podautoscaler)."""
+    def write_pa_status(self, pa: dict[str, Any], status: dict[str, Any], result: SyncResult) -> bool:
+        """The /status write, only when the status changed (shared with reconciler/podautoscaler).
+        False when a write was due and did not go through."""
         if status_view(status) == status_view(pa.get("status")):
-            return
+            return True
         body = copy.deepcopy(pa)
         body["status"] = status
         ns, name = namespace_of(pa), name_of(pa)
@@ -304,17 +305,18 @@ class ScaledObjectSync:
             )
         except (Conflict, NotFound):
             result.requeue_after = CONFLICT_RETRY
-            return
+            return False
         except ApiError as exc:
             # Logged on its own: the result may already carry the reason the sync stopped, and
             # a refused status write must not hide behind it.
             log.error("PodAutoscaler %s/%s: status update failed: %s", ns, name, exc)
             result.requeue_after = self._retry_after
             result.problem = result.problem or f"status update failed: {exc}"
-            return
+            return False
         result.actions.append(f"updated status of PodAutoscaler {ns}/{name}")
         if written is not None:
             self._cache.remember(PODAUTOSCALERS, written)
+        return True
 
     # ---- Deployments and StatefulSets ---------------------------------------------------------
 

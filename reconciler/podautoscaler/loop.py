@@ -10,9 +10,12 @@ overwritten), ``spec.replicas`` through the Deployment's ``scale`` subresource (
 patch, as the KPA loop writes it), the status through ``/status`` only when it changed.
 
 Metrics: queue-proxy's ``Stat`` scraped from the revision's ready pods every second (the
-collector the KPA loop uses) into per-revision windows. Policy memory lives here; the
+collector the KPA loop uses) into per-revision windows. Policy memory is a ``PolicySlot``, the
+KPA loop's (same registry objects, same cold-start measurement from pod timestamps); the
 scale-to-zero state machine is read back from the PA status on every tick, so a new leader
-continues it; a new decider starts like a restarted Knative autoscaler.
+continues it, and the cold-start policy's learned idle-gap state is stored compactly in the PA's
+``status.annotations`` (``knscale.dev/scaling-state``, ≤ 4 kB, at most once a minute) and read
+back when a PA is first seen — after a restart or a failover the plan goes on where it was.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from kubeapi.errors import ApiError, Conflict, Invalid, NotFound
 from kubeapi.resources import DEPLOYMENTS, PODAUTOSCALERS, PODS, SERVERLESSSERVICES
 from reconciler.hpa.objects import PaConditions
 from reconciler.hpa.sync import ScaledObjectSync, SyncResult
-from reconciler.kpa.policy import PolicyResult
+from reconciler.kpa.policy import DEFAULT_POLICY, Policy
 from reconciler.kpa.scaler import ActivatorPath, ScaleContext
 from reconciler.metrics.base import Collection, CollectTarget, PodInfo, RevisionKey, missing
 from reconciler.metrics.store import MetricsStore
@@ -41,7 +44,7 @@ from reconciler.podautoscaler.core import (
     scaler_state,
     with_scaler,
 )
-from reconciler.podautoscaler.policies import PolicyChoice, choose_policy
+from reconciler.podautoscaler.policies import policy_name
 from reconciler.podautoscaler.probe import ActivatorProber
 from reconciler.runtime.buckets import target_key
 from reconciler.runtime.clock import parse_time
@@ -50,7 +53,8 @@ from reconciler.runtime.exporter import ReconcilerMetrics
 from reconciler.runtime.objects import annotations_of, autoscaler_class, meta, name_of, namespace_of
 from reconciler.runtime.ports import Cache, Fenced, Writer
 from reconciler.runtime.writes import scale_patch
-from reconciler.scaling.pods import PodIndex, pod_is_ready
+from reconciler.scaling.pods import PodIndex, pod_is_ready, pod_start
+from reconciler.scaling.policies import STATE_ANNOTATION, PolicySlot, Step
 from reconciler.scaling.sources import DecisionRecord, MetricSources
 from translator.autoscaling.kpa import KpaSettings, resolve_kpa_settings
 from translator.config.autoscaler import KNSCALE_CLASS
@@ -68,8 +72,9 @@ class _Pa:
     rkey: RevisionKey
     pa: dict[str, Any]
     settings: KpaSettings
-    choice: PolicyChoice
-    state: Any = None
+    slot: PolicySlot
+    problem: str | None = None  # an unusable knscale.dev/scaling-policy, reported once
+    last: Step | None = None
     pods: tuple[PodInfo, ...] = ()
     ready: int = 0
     probe_ok: bool = False
@@ -95,7 +100,9 @@ class PaScaler:
         namespace: str | None = None,
         on_decision: Callable[[DecisionRecord], None] | None = None,
         owns: Callable[[str], bool] = lambda _key: True,
+        policy: Policy[Any] = DEFAULT_POLICY,
     ) -> None:
+        self._policy = policy  # what `kpa` runs (the KPA loop's; tests swap it)
         self._owns = owns  # bucket ownership (reconciler.runtime.buckets): only our buckets' PAs
         self._cache = cache
         self._writer = writer
@@ -146,12 +153,19 @@ class PaScaler:
                 for p in ready
                 if (p.get("status") or {}).get("podIP")
             )
-            choice = choose_policy(pa)
+            chosen = policy_name(pa)
             with self._lock:
                 target = self._targets.get((ns, name))
-                if target is None or target.choice.name != choice.name:
-                    target = _Pa((ns, name), rkey, pa, settings, choice)
+                if target is None:
+                    target = _Pa((ns, name), rkey, pa, settings, PolicySlot(self._policy))
                     self._targets[(ns, name)] = target
+                if chosen.problem and chosen.problem != target.problem:
+                    log.warning("PodAutoscaler %s/%s: %s", ns, name, chosen.problem)
+                    self._recorder.event(pa, "Warning", "UnknownScalingPolicy", chosen.problem)
+                target.problem = chosen.problem
+                target.slot.choose(chosen.name)  # a switch keeps the reactive KPA state
+                for start in target.slot.observe_pods(s for s in map(pod_start, ready) if s is not None):
+                    self._metrics.observe_pod_start(start)
                 target.pa, target.settings, target.pods, target.ready = pa, settings, infos, len(ready)
                 self._store.ensure(rkey, settings, now)
         with self._lock:
@@ -227,12 +241,10 @@ class PaScaler:
         scaler = scaler_state(pa.get("status"), now)
         path = self._activator(target, sks, scaler.activity == "inactive")
         reachable = (pa.get("spec") or {}).get("reachability") != "Unreachable"
-        result: PolicyResult | None = None
+        target.last = None
         if sks is not None and (sks.get("status") or {}).get("privateServiceName") and deployment:
             with self._lock:
                 observation = self._store.observation(target.rkey, settings, target.ready, reachable, now)
-                if target.state is None:
-                    target.state = target.choice.policy.initial_state(settings, target.ready, current, now)
                 ctx = ScaleContext(
                     current_replicas=current,
                     ready_pods=target.ready,
@@ -241,11 +253,15 @@ class PaScaler:
                     activation_timeout=settings.progress_deadline + 30.0,
                     activator=path,
                 )
-                state = with_scaler(target.state, scaler)
-                result, target.state = target.choice.policy.step(settings, state, observation, ctx, now)
+                # The stored learned state lives in the PA status, where knscale alone writes.
+                stored = {"metadata": {"annotations": (pa.get("status") or {}).get("annotations") or {}}}
+                target.last = target.slot.step(
+                    settings, observation, ctx, stored, now, adjust=lambda s: with_scaler(s, scaler)
+                )
+        result = target.last.result if target.last is not None else None
         facts = PaFacts(settings, sks, current, target.ready, result, path, reachable)
         plan = reconcile_pa(pa, facts, now)
-        return self._apply(target, plan, deployment, current, result, now)
+        return self._apply(target, plan, deployment, current, now)
 
     def _apply(
         self,
@@ -253,13 +269,16 @@ class PaScaler:
         plan: PaPlan,
         deployment: Mapping[str, Any] | None,
         current: int | None,
-        result: PolicyResult | None,
         now: float,
     ) -> DecisionRecord:
         ns, name = target.key
         pa = target.pa
         sync_result = SyncResult()
         status = plan.status
+        store = target.slot.store_patch(now)
+        if store is not None:
+            text = store["metadata"]["annotations"][STATE_ANNOTATION]
+            status["annotations"] = {**(status.get("annotations") or {}), STATE_ANNOTATION: text}
         conds = PaConditions(status.get("conditions"), rfc3339(now))
         _, ok = self._sync.ensure_owned(SERVERLESSSERVICES, pa, plan.sks, sync_result, conds=conds)
         status["conditions"] = conds.to_list()
@@ -268,13 +287,20 @@ class PaScaler:
             action, reason = self._write_scale(deployment, current, plan.replicas, plan.reason)
         elif not ok:
             action, reason = "blocked", sync_result.problem or "the ServerlessService could not be reconciled"
-        self._sync.write_pa_status(pa, status, sync_result)
-        decision = result.decision if result is not None else None
+        if self._sync.write_pa_status(pa, status, sync_result):
+            if store is not None:
+                target.slot.stored_ok(store, now)
+        elif store is not None:
+            target.slot.store_failed(now)
+        decision = target.last.result.decision if target.last is not None else None
         mode = decision.mode if decision is not None and decision.valid else "-"
         self._metrics.actual_scale.labels(ns, name, KIND).set(target.ready)
         if plan.want >= 0:
             self._metrics.desired_scale.labels(ns, name, KIND).set(plan.want)
         self._metrics.panic_mode.labels(ns, name, KIND).set(1 if mode == "panic" else 0)
+        starts = target.slot.starts
+        self._metrics.set_cold_start(ns, name, KIND, starts.cold_start, starts.download)
+        policy, why, cold = target.slot.view(target.last)
         record = DecisionRecord(
             KIND,
             ns,
@@ -287,9 +313,15 @@ class PaScaler:
             plan.want,
             mode,
             action,
-            f"{reason}; sks={plan.mode}/{plan.activators} policy={target.choice.name}",
+            f"{reason}; sks={plan.mode}/{plan.activators}",
+            policy,
+            why,
+            cold,
+            starts.download,
         )
         self._metrics.decisions.labels(KIND, mode, action).inc()
+        if why != "-":
+            self._metrics.policy_decisions.labels(policy, why).inc()
         if self._on_decision is not None:
             self._on_decision(record)
         return record
@@ -326,4 +358,6 @@ class PaScaler:
         go, as a restarted autoscaler has none; the PA status keeps the rest."""
         with self._lock:
             for key in [k for k in self._targets if lost(target_key(k[0], k[1]))]:
-                self._store.forget(self._targets.pop(key).rkey)
+                gone = self._targets.pop(key)
+                gone.slot.forget()
+                self._store.forget(gone.rkey)

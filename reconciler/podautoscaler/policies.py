@@ -1,8 +1,11 @@
 """Which policy scales a revision of knscale's class: ``knscale.dev/scaling-policy`` on the PA.
 
-``knscale`` (the default) is knscale's cold-start-aware policy (``reconciler.kpa.predictive``);
-``kpa`` is the faithful KPA. The annotation is read here with its default when absent; an unknown
-value falls back to the default and is reported once per reconcile.
+The names and the objects are ``reconciler.kpa.registry``'s — the ones the KPA loop for plain
+workloads and ``knscale simulate`` run — so a policy is one code path everywhere; only the
+default differs: a revision of knscale's class gets ``knscale`` (the cold-start-aware policy)
+unless it asks for ``kpa`` (the faithful decider). An unknown value (KNS128 at admission and in
+lint) falls back to that default here and is reported, rather than leaving a revision unscaled
+that Knative's own autoscaler will not scale either.
 """
 
 from __future__ import annotations
@@ -11,32 +14,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.kpa.policy import KpaPolicy, Policy
-from reconciler.kpa.predictive import PredictivePolicy
+from reconciler.kpa.registry import KNSCALE, NAMES
 from reconciler.runtime.objects import annotations_of
+from translator.annotations.table import KNSCALE_SCALING_POLICY
 
-SCALING_POLICY = "knscale.dev/scaling-policy"
-DEFAULT_POLICY_NAME = "knscale"
-POLICIES: Mapping[str, Policy[Any]] = {"knscale": PredictivePolicy(), "kpa": KpaPolicy()}
+CLASS_DEFAULT_POLICY = KNSCALE
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyChoice:
+class PolicyName:
     name: str
-    policy: Policy[Any]
-    problem: str | None = None
+    problem: str | None = None  # why the written value was not used
 
 
-def choose_policy(pa: Mapping[str, Any]) -> PolicyChoice:
-    written = annotations_of(pa).get(SCALING_POLICY)
+def policy_name(pa: Mapping[str, Any]) -> PolicyName:
+    written = annotations_of(pa).get(KNSCALE_SCALING_POLICY)
     if written is None:
-        return PolicyChoice(DEFAULT_POLICY_NAME, POLICIES[DEFAULT_POLICY_NAME])
-    text = str(written).strip().lower()
-    if text in POLICIES:
-        return PolicyChoice(text, POLICIES[text])
-    return PolicyChoice(
-        DEFAULT_POLICY_NAME,
-        POLICIES[DEFAULT_POLICY_NAME],
-        f"{SCALING_POLICY}: {written!r} is not one of {', '.join(sorted(POLICIES))}; "
-        f"using {DEFAULT_POLICY_NAME}",
+        return PolicyName(CLASS_DEFAULT_POLICY)
+    if isinstance(written, str) and written in NAMES:
+        return PolicyName(written)
+    return PolicyName(
+        CLASS_DEFAULT_POLICY,
+        f"{KNSCALE_SCALING_POLICY}: {str(written)[:64]!r} is not one of {', '.join(NAMES)}; "
+        f"using {CLASS_DEFAULT_POLICY}",
     )

@@ -15,7 +15,7 @@ its state, the measured cold-start cost, and the stored learned state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,11 +78,16 @@ class PolicySlot:
         context: ScaleContext,
         workload: Mapping[str, Any],
         now: float,
+        adjust: Callable[[Any], Any] | None = None,
     ) -> Step:
+        """One decision. ``adjust`` rewrites the state before the step (knscale's PA class puts
+        the scale-to-zero part read back from the PA status there)."""
         policy = self.policy or self._lookup(settings.scaling_policy)
         if self.state is None:
             self.state = self._initial(policy, settings, context, workload, now)
         state = registry.with_cold_start(self.state, self.starts.cold_start)
+        if adjust is not None:
+            state = adjust(state)
         result, state = policy.step(settings, state, observation, context, now)
         self.state = state
         return Step(
