@@ -68,7 +68,7 @@ def autoscaling_findings(
     class_value = A.autoscaler_class(strings, config.autoscaler.pod_autoscaler_class)
     knative_rules(out, strings, class_value, config.autoscaler, progress=knative_site)
     family = A.class_family(class_value)
-    scaling_policy_findings(out, strings, role, family)
+    scaling_policy_findings(out, strings, role, family, class_value)
     if out.has_errors:
         return out.findings
 

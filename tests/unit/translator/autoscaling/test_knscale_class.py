@@ -78,3 +78,20 @@ def test_plain_workload_with_the_knscale_class_is_warned_and_nothing_else() -> N
     findings = lint(_deployment({**CLASS, P + "min-scale": "0"}))
     assert ids(findings) == {("KNS127", P + "class")}
     assert errors(findings) == set()
+
+
+def test_scaling_policy_is_read_on_knscale_class_revisions_and_kpa_workloads_only() -> None:
+    policy = {"knscale.dev/scaling-policy": "kpa"}
+    kns129 = ("KNS129", "knscale.dev/scaling-policy")
+    # read: a Knative Service of knscale's class (the PA loop) and a kpa-class Deployment
+    assert kns129 not in ids(lint(service({**CLASS, **policy})))
+    assert kns129 not in ids(lint(_deployment({P + "class": KPA, **policy})))
+    # not read: a Knative Service of Knative's classes, a Deployment without a KPA loop behind it
+    assert kns129 in ids(lint(service({P + "class": KPA, **policy})))
+    assert kns129 in ids(lint(service(policy)))
+    assert kns129 in ids(lint(_deployment({P + "class": "hpa.autoscaling.knative.dev", **policy})))
+    assert kns129 in ids(lint(_deployment({**CLASS, **policy})))  # KNS127 says why
+    # an unknown name is an error wherever it is written
+    assert errors(lint(service({**CLASS, "knscale.dev/scaling-policy": "predictive"}))) == {
+        ("KNS128", "knscale.dev/scaling-policy")
+    }
