@@ -92,6 +92,11 @@ class FakeKube(FakeStore):
                 Failure(verb, res_key(res) if res else None, name, subresource, status, reason, times)
             )
 
+    def clear_failures(self) -> None:
+        """Forget every failure `fail_next` armed and that has not fired yet."""
+        with self._cond:
+            self._failures.clear()
+
     def compact(self) -> None:
         """Forget history: watches from any version seen so far now get 410 Gone."""
         with self._cond:

@@ -24,7 +24,7 @@ from typing import Any
 
 from kubeapi.client import KubeApi
 from kubeapi.errors import AlreadyExists, ApiError, Conflict, NotFound
-from kubeapi.resources import HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES, Resource
+from kubeapi.resources import BY_KIND, HPAS, PODAUTOSCALERS, SCALEDOBJECTS, SERVERLESSSERVICES, Resource
 from reconciler.hpa.objects import (
     PaConditions,
     auto_create,
@@ -121,6 +121,26 @@ class ScaledObjectSync:
         self._cache.remember(res, obj)
         return obj
 
+    def _owner_still_there(self, owner: Mapping[str, Any]) -> None:
+        """A live read of the owner before creating its dependent. The cache can still hold an owner
+        that was just deleted (a watch cut, a relist in flight): the API server would accept a
+        dependent whose owner is gone, and the garbage collector would delete it again — a created
+        and collected orphan per deleted owner (seen by e2e scenario 9). One GET per create only."""
+        res = BY_KIND.get(str(owner.get("kind")))
+        if res is None:
+            return
+        ns, name, uid = namespace_of(owner), name_of(owner), meta(owner).get("uid")
+        try:
+            live = self._api.get(res, ns, name)
+        except NotFound:
+            raise _Stop(None, f"{res.kind} {ns}/{name} was deleted; not creating its objects") from None
+        except ApiError as exc:
+            raise _Stop(self._retry_after, f"reading {res.kind} {ns}/{name} failed: {exc}") from None
+        if uid and meta(live).get("uid") != uid:
+            raise _Stop(CONFLICT_RETRY, f"{res.kind} {ns}/{name} was replaced; retrying with the new one")
+        if meta(live).get("deletionTimestamp"):
+            raise _Stop(None, f"{res.kind} {ns}/{name} is being deleted; not creating its objects")
+
     def _ensure(
         self,
         res: Resource,
@@ -138,6 +158,7 @@ class ScaledObjectSync:
         kind = desired.get("kind", res.kind)
         current = self._fresh(res, ns, name)
         if current is None:
+            self._owner_still_there(owner)
             try:
                 created = self._writer.create(res, ns, desired, why=f"{kind} {ns}/{name} does not exist")
             except AlreadyExists:

@@ -361,6 +361,7 @@ class ControlPlane:
         self.front_proxy: Pki | None = None
         self.api_port = 0
         self.kubeconfig = self.root / "admin.kubeconfig"
+        self.audit_log = self.logs / "audit-deletes.log"
         self.nodes: list[str] = []
         self._stopped = False
 
@@ -467,6 +468,13 @@ class ControlPlane:
     ) -> None:
         assert self.pki is not None
         self.api_port = port
+        # An audit log of deletes only (small, cheap): when a test sees an object vanish, it can say
+        # who deleted it (the garbage collector, a controller, the test) instead of guessing.
+        audit_policy = self.root / "audit-policy.yaml"
+        audit_policy.write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n"
+            "  - level: Metadata\n    verbs: [delete, deletecollection]\n  - level: None\n"
+        )
         apiserver = Component(
             "kube-apiserver",
             [
@@ -499,6 +507,9 @@ class ControlPlane:
                 f"--proxy-client-cert-file={self._front_proxy_pki().dir / 'front-proxy-client.crt'}",
                 f"--proxy-client-key-file={self._front_proxy_pki().dir / 'front-proxy-client.key'}",
                 "--profiling=false",
+                f"--audit-policy-file={audit_policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
                 "--v=1",
                 *self.apiserver_flags,
             ],
@@ -719,6 +730,29 @@ class ControlPlane:
                 f"{tool} {' '.join(args)} exited {done.returncode}:\n{done.stderr.strip() or done.stdout}"
             )
         return done
+
+    def deletes(self, resource: str, namespace: str, name: str | None = None) -> list[str]:
+        """Who deleted what, from the apiserver's audit log: "user (agent) verb code" per delete of
+        ``resource`` (plural) in ``namespace``, oldest first."""
+        found: list[str] = []
+        if not self.audit_log.exists():
+            return found
+        for line in self.audit_log.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            ref = event.get("objectRef") or {}
+            if ref.get("resource") != resource or ref.get("namespace") != namespace:
+                continue
+            if name is not None and ref.get("name") != name:
+                continue
+            who = (event.get("user") or {}).get("username", "?")
+            code = (event.get("responseStatus") or {}).get("code", "?")
+            found.append(
+                f"{ref.get('name')}: {who} ({event.get('userAgent', '?')[:60]}) {event.get('verb')} {code}"
+            )
+        return found
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60

@@ -325,3 +325,22 @@ def test_pa_conditions_follow_the_living_condition_set() -> None:
     unchanged = PaConditions(c.to_list(), "t2")
     unchanged.mark_active()
     assert unchanged.get("Active") == c.get("Active")  # same status: transition time kept
+
+
+def test_no_scaled_object_is_created_for_an_owner_the_cache_still_holds_but_the_api_deleted() -> None:
+    # The watch has not delivered the Deployment's deletion yet: the live read before the create
+    # says it is gone, so no orphan is created for the garbage collector to delete again.
+    fake, clock = FakeKube(), FakeClock()
+    annotations = {CLASS_KEY: HPA, "autoscaling.knative.dev/metric": "cpu"}
+    fake.seed(DEPLOYMENTS, workload("api", annotations=annotations))
+    fake.fail_next("get", DEPLOYMENTS, name="api", status=404, reason="NotFound", times=100)
+    ctrl = build_controller(fake, clock)
+    settle(ctrl, clock)
+    assert fake.obj(SCALEDOBJECTS, "default", "api") is None
+    assert fake.writes(SCALEDOBJECTS) == []
+    # The next event for the owner (here a change of it) finds it live: created, once.
+    fake.clear_failures()
+    fake.patch(DEPLOYMENTS, "default", "api", {"metadata": {"labels": {"touched": "1"}}}, patch_type="merge")
+    settle(ctrl, clock)
+    assert fake.obj(SCALEDOBJECTS, "default", "api") is not None
+    assert len([c for c in fake.writes(SCALEDOBJECTS) if c.verb == "create"]) == 1
