@@ -89,6 +89,7 @@ class ControllerOptions:
     lease: LeaseConfig | None = None  # None: no election (dry run, or a single replica by choice)
     identity: str = field(default_factory=default_identity)
     activator_probe_address: str | None = None  # tests: probe the activator at HOST:PORT
+    activator_metrics: tuple[str, ...] | None = None  # HOST:PORTs; None: the activator pods; (): off
 
 
 class Controller:
@@ -185,6 +186,7 @@ class Controller:
             config=config,
             sources=sources,
             prober=ActivatorProber(options.activator_probe_address),
+            activator_metrics=options.activator_metrics,
             namespace=options.namespace,
             on_decision=self._on_decision,
             owns=self.ownership.owns,
@@ -310,6 +312,8 @@ class Controller:
             await asyncio.gather(self.kpa.scrape(now), self.pas.scrape(now))
 
         self._loop.run_until_complete(both())
+        if self.pas.poked():
+            self._wake.set()  # requests wait at zero: the main loop decides them now
 
     def tick(self) -> list[DecisionRecord]:
         """One KPA tick: refresh the tracked set and decide every workload."""
@@ -343,6 +347,8 @@ class Controller:
         if mono >= self._next_tick:
             self._next_tick = mono + self.options.interval
             self.tick()
+        elif self.pas.poked():
+            self.pas.poke(self.clock.now())
 
     # ---- process lifetime ---------------------------------------------------------------------
 
@@ -392,11 +398,13 @@ class Controller:
         loop = self._loop or asyncio.new_event_loop()
         self._loop = None
         try:
-            for collector in self._sources.all():
+            for name, close in [(c.name, c.aclose) for c in self._sources.all()] + [
+                ("activator", self.pas.aclose)
+            ]:
                 try:
-                    loop.run_until_complete(collector.aclose())
+                    loop.run_until_complete(close())
                 except Exception:
-                    log.debug("closing collector %s failed", collector.name, exc_info=True)
+                    log.debug("closing collector %s failed", name, exc_info=True)
         finally:
             loop.close()
 

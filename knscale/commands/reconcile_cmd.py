@@ -88,6 +88,14 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="send the activator probe of knscale-class revisions to HOST:PORT (tests, on loopback)",
     )
+    p.add_argument(
+        "--activator-metrics",
+        default="auto",
+        metavar="auto|off|HOST:PORT,…",
+        help="where knscale-class revisions' waiting requests are read for scale from zero: auto (default: "
+        "the ready activator pods in knative-serving, port 9090; needs metrics-protocol: prometheus in "
+        "Knative's config-observability), off, or HOST:PORT list",
+    )
     p.add_argument("--metrics-file", help="read every workload's totals from this JSON file (tests, demos)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", help="text (default) or json: one object per line ($KNSCALE_LOG_FORMAT)")
@@ -159,6 +167,7 @@ def _serve(settings: Any, config: ConfigSource) -> int:
         dry_run=settings.dry_run,
         lease=settings.lease,
         activator_probe_address=settings.activator_probe_address,
+        activator_metrics=settings.activator_metrics,
         **({"identity": settings.lease.identity} if settings.lease else {}),
     )
     metrics = ReconcilerMetrics()

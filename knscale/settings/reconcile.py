@@ -76,6 +76,7 @@ class ReconcileSettings(BaseModel):
     scrape_timeout: Seconds = Field(3.0, ge=0.1, le=60)
     pod_address_overrides: Mapping[str, str] = Field(default_factory=dict)
     activator_probe_address: str | None = None
+    activator_metrics: tuple[str, ...] | None = None  # None: auto (the activator pods); (): off
     metrics_file: ExistingFile = None
     config_file: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -199,6 +200,7 @@ def build_reconcile_settings(
         problems.append(f"--activator-probe-address: {probe!r} is not HOST:PORT")
     elif probe is not None:
         values["activator_probe_address"] = str(probe)
+    values["activator_metrics"] = _activator_metrics(raw.get("activator_metrics"), problems)
     values["lease"] = _lease(raw, env, problems)
     values["config_file"] = str(raw["config"]) if raw.get("config") else None
     if "log_format" not in values and env.get("KNSCALE_LOG_FORMAT"):
@@ -214,3 +216,17 @@ def build_reconcile_settings(
 
 
 __all__ = ["ReconcileSettings", "SettingsError", "build_reconcile_settings"]
+
+
+def _activator_metrics(raw: object, problems: list[str]) -> tuple[str, ...] | None:
+    text = str(raw if raw is not None else "auto").strip()
+    if text == "auto":
+        return None
+    if text == "off":
+        return ()
+    addresses = tuple(a.strip() for a in text.split(",") if a.strip())
+    bad = [a for a in addresses if not is_host_port(a)]
+    if bad or not addresses:
+        problems.append(f"--activator-metrics: {text!r} is not auto, off or a HOST:PORT list")
+        return None
+    return addresses

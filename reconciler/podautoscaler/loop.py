@@ -33,6 +33,7 @@ from reconciler.hpa.objects import PaConditions
 from reconciler.hpa.sync import ScaledObjectSync, SyncResult
 from reconciler.kpa.policy import DEFAULT_POLICY, Policy
 from reconciler.kpa.scaler import ActivatorPath, ScaleContext
+from reconciler.metrics.activator import ActivatorReading, ActivatorScraper
 from reconciler.metrics.base import Collection, CollectTarget, PodInfo, RevisionKey, missing
 from reconciler.metrics.store import MetricsStore
 from reconciler.podautoscaler.core import (
@@ -44,6 +45,7 @@ from reconciler.podautoscaler.core import (
     scaler_state,
     with_scaler,
 )
+from reconciler.podautoscaler.demand import activator_addresses, waiting_at_zero, with_activator
 from reconciler.podautoscaler.policies import policy_name
 from reconciler.podautoscaler.probe import ActivatorProber
 from reconciler.runtime.buckets import target_key
@@ -101,7 +103,14 @@ class PaScaler:
         on_decision: Callable[[DecisionRecord], None] | None = None,
         owns: Callable[[str], bool] = lambda _key: True,
         policy: Policy[Any] = DEFAULT_POLICY,
+        activator_metrics: tuple[str, ...] | None = None,
     ) -> None:
+        # The activator's Prometheus endpoints: the given HOST:PORTs, or (None) its ready pods.
+        self._activator_fixed = activator_metrics
+        self._activator_found: list[str] = []
+        self.activator = ActivatorScraper(self._activator_targets)
+        self._activator_problem: str | None = None  # logged when it changes
+        self._pokes: set[PaKey] = set()
         self._policy = policy  # what `kpa` runs (the KPA loop's; tests swap it)
         self._owns = owns  # bucket ownership (reconciler.runtime.buckets): only our buckets' PAs
         self._cache = cache
@@ -123,9 +132,12 @@ class PaScaler:
     def refresh(self, now: float) -> None:
         config = self._config()
         index = PodIndex()
-        for pod in self._cache.items(PODS):
+        pods = self._cache.items(PODS)
+        for pod in pods:
             if pod_is_ready(pod):
                 index.add(pod)
+        if self._activator_fixed is None:
+            self._activator_found = activator_addresses(pods)
         seen: set[PaKey] = set()
         for pa in self._cache.items(PODAUTOSCALERS):
             if autoscaler_class(pa) != KNSCALE_CLASS or meta(pa).get("deletionTimestamp"):
@@ -198,17 +210,70 @@ class PaScaler:
                 log.exception("collector %s failed for %s", collector.name, target.key)
                 return missing(target.key, collector.name, f"collector error: {type(exc).__name__}: {exc}")
 
-        results = list(await asyncio.gather(*(one(j) for j in jobs)))
+        reading, *results = await asyncio.gather(self.activator.scrape(), *(one(j) for j in jobs))
+        assert isinstance(reading, ActivatorReading)
+        by_key: dict[RevisionKey, Collection] = {r.key: r for r in results if isinstance(r, Collection)}
+        self._report_activator(reading)
+        out = []
         with self._lock:
-            for result in results:
-                self._store.record(result, now)
-        return results
+            for target in self._targets.values():
+                unlimited = target.settings.target_burst_capacity == -1
+                demand = reading.of(target.rkey) if reading.ok else None
+                collected = with_activator(
+                    target.rkey,
+                    by_key.get(target.rkey),
+                    demand,
+                    unlimited=unlimited,
+                    metric=target.settings.metric,
+                )
+                if collected is not None:
+                    self._store.record(collected, now)
+                    out.append(collected)
+                if waiting_at_zero(target.ready, demand, unlimited=unlimited):
+                    self._pokes.add(target.key)
+        return out
+
+    def _report_activator(self, reading: ActivatorReading) -> None:
+        problem = None if reading.ok and not reading.problems else "; ".join(reading.problems)[:500]
+        if problem == self._activator_problem or not self._targets:
+            return
+        self._activator_problem = problem
+        if problem is None:
+            log.info("activator metrics: read from %d activator(s)", reading.answered)
+        elif reading.ok:
+            log.warning("activator metrics: some activators did not answer: %s", problem)
+        else:
+            log.warning(
+                "activator metrics unavailable (%s): revisions of %s at zero stay there (min-scale aside); "
+                "Knative exports them with metrics-protocol: prometheus in config-observability",
+                problem,
+                KNSCALE_CLASS,
+            )
+
+    def _activator_targets(self) -> list[str]:
+        return list(self._activator_fixed) if self._activator_fixed is not None else self._activator_found
+
+    def poked(self) -> bool:
+        with self._lock:
+            return bool(self._pokes)
+
+    def poke(self, now: float) -> list[DecisionRecord]:
+        """Decide at once the revisions at zero whose requests wait in the activator (KPA's poke:
+        the first request does not wait for the next tick)."""
+        with self._lock:
+            keys, self._pokes = self._pokes, set()
+            targets = [self._targets[k] for k in sorted(keys) if k in self._targets]
+        return self._decide(targets, now)
 
     # -- decisions out --
 
     def tick(self, now: float) -> list[DecisionRecord]:
         with self._lock:
             targets = list(self._targets.values())
+            self._pokes.clear()  # everything is decided now
+        return self._decide(targets, now)
+
+    def _decide(self, targets: list[_Pa], now: float) -> list[DecisionRecord]:
         records = []
         for target in targets:
             if not self._owns(target_key(*target.key)):
@@ -218,7 +283,7 @@ class PaScaler:
             except Fenced:
                 raise
             except Exception:  # one broken PA must not stop the others
-                log.exception("tick failed for PodAutoscaler %s/%s", *target.key)
+                log.exception("decision failed for PodAutoscaler %s/%s", *target.key)
         return records
 
     def _activator(self, target: _Pa, sks: Mapping[str, Any] | None, inactive: bool) -> ActivatorPath:
@@ -352,6 +417,9 @@ class PaScaler:
             updated["metadata"] = {**meta(deployment), "resourceVersion": rv}
         self._cache.remember(DEPLOYMENTS, updated)
         return "scaled", f"{reason}; scaling {current}→{replicas}" if "scaling" not in reason else reason
+
+    async def aclose(self) -> None:
+        await self.activator.aclose()
 
     def forget_state(self, lost: Callable[[str], bool] = lambda _key: True) -> None:
         """Buckets lost (`lost(namespace/name)`; default: all): their PAs' policy memory and windows

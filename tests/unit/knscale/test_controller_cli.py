@@ -179,3 +179,15 @@ def test_sigterm_finishes_the_tick_releases_the_lease_and_exits_zero(
         "wrote after release"
     )
     assert reconcile_cmd.register  # the command is wired into the CLI
+
+
+def test_activator_metrics_is_auto_off_or_a_host_port_list() -> None:
+    assert build_reconcile_settings({}, environ={}).activator_metrics is None  # auto: the activator pods
+    assert build_reconcile_settings({"activator_metrics": "auto"}, environ={}).activator_metrics is None
+    assert build_reconcile_settings({"activator_metrics": "off"}, environ={}).activator_metrics == ()
+    got = build_reconcile_settings({"activator_metrics": "127.0.0.1:9091, [::1]:9092"}, environ={})
+    assert got.activator_metrics == ("127.0.0.1:9091", "[::1]:9092")
+    with pytest.raises(SettingsError) as err:
+        build_reconcile_settings({"activator_metrics": "activator", "retry_period": "soon"}, environ={})
+    assert "--activator-metrics: 'activator' is not auto, off or a HOST:PORT list" in str(err.value)
+    assert len(str(err.value).splitlines()) == 2  # reported with the other problems

@@ -167,3 +167,57 @@ def test_switching_the_class_away_stops_scaling_and_back_resumes_from_the_status
     assert ctrl.pas.tracked() == [("default", REV)]
     assert replicas_written(fake) == [3]  # the same load: the same scale, nothing rewritten
     assert conds(fake)["Ready"] == "True"
+
+
+def _activator_exposition(queued: int) -> str:
+    labels = f'k8s_namespace_name="default",kn_revision_name="{REV}",otel_scope_name="activator"'
+    return (
+        "# HELP kn_revision_request_queued Number of requests currently queued in the activator\n"
+        "# TYPE kn_revision_request_queued gauge\n"
+        f"kn_revision_request_queued{{{labels}}} {queued}\n"
+    )
+
+
+def test_requests_waiting_in_the_activator_scale_from_zero_at_once_not_at_the_next_tick() -> None:
+    from reconciler.metrics.activator import ActivatorScraper
+
+    fake, clock, _, ctrl, _ = setup(load=0.0)
+    run(ctrl, clock, 4)  # the SKS is created
+    fake.set_status(SERVERLESSSERVICES, "default", REV, sks_ready_status(REV))
+    run(ctrl, clock, 4)
+    proxied = sks_ready_status(REV)
+    proxied["conditions"].append(
+        {"type": "ActivatorEndpointsPopulated", "status": "True", "lastTransitionTime": rfc3339(clock.now())}
+    )
+    fake.set_status(SERVERLESSSERVICES, "default", REV, proxied)
+    for _ in range(60):
+        run(ctrl, clock, 2)
+        if replicas_written(fake) and replicas_written(fake)[-1] == 0:
+            break
+    assert replicas_written(fake)[-1] == 0
+    fake.delete(PODS, "default", f"{REV}-deployment-abc-0")
+    fake.set_status(DEPLOYMENTS, "default", f"{REV}-deployment", {"replicas": 0})
+    ctrl.step_informers()
+
+    queued = {"n": 0}
+    asked: list[str] = []
+
+    def activator(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(200, text=_activator_exposition(queued["n"]))
+
+    ctrl.pas.activator = ActivatorScraper(lambda: ["10.1.0.7:9090"], transport=httpx.MockTransport(activator))
+    run(ctrl, clock, 2)
+    assert replicas_written(fake)[-1] == 0 and not ctrl.pas.poked()  # nothing waits: stays at zero
+    ctrl.step()  # a tick now: the next one is due in 2 s
+    writes = len(replicas_written(fake))
+
+    queued["n"] = 2  # the first requests arrive at the activator
+    clock.advance(1)
+    ctrl.scrape_once()
+    assert ctrl.pas.poked()
+    ctrl.step()  # not a tick (one second since the last): the poke path
+    assert replicas_written(fake)[writes:] == [1]
+    assert conds(fake)["Active"] == "Unknown"  # activating, as KPA: Queued
+    assert asked and all(u == "http://10.1.0.7:9090/metrics" for u in asked)
+    assert not ctrl.pas.poked()
